@@ -1,0 +1,16 @@
+//! Schema migrations for Linli. Every migration here must run on both SQLite (the embedded
+//! default) and PostgreSQL (production); the test suite runs them on both.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_foundation::Migration)]
+    }
+}
+pub use sea_orm_migration::MigrationStatus;

@@ -1,0 +1,350 @@
+//! Shared fast state: Redis in production (one cloned `ConnectionManager` for the whole app),
+//! or an in-process map for the embedded default and single-process tests. Offers what the
+//! capabilities need: values with a TTL, counters with expiry (rate limits) and set-if-absent
+//! (one-time nonces, locks). Every key gets the configured prefix.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::{CacheBackend, CacheSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<redis::RedisError> for CacheError {
+    fn from(err: redis::RedisError) -> Self {
+        CacheError::Unavailable(err.to_string())
+    }
+}
+
+pub type CacheResult<T> = Result<T, CacheError>;
+
+#[derive(Clone)]
+pub struct Cache {
+    prefix: Arc<str>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Memory(Arc<MemoryStore>),
+    Redis {
+        conn: ConnectionManager,
+        timeout: Duration,
+    },
+}
+
+impl Cache {
+    /// Connects to the configured backend. For Redis, a server that cannot be reached at start
+    /// is an error: the caller reports it and exits.
+    pub async fn connect(settings: &CacheSettings) -> anyhow::Result<Self> {
+        let backend = match settings.backend {
+            CacheBackend::Memory => Backend::Memory(Arc::new(MemoryStore::default())),
+            CacheBackend::Redis => {
+                let timeout = Duration::from_millis(settings.timeout_ms.max(1));
+                let client = redis::Client::open(settings.redis_url.as_str())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(2));
+                let conn = client
+                    .get_connection_manager_with_config(config)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("Redis at {} unreachable: {e}", redact(&settings.redis_url))
+                    })?;
+                let cache = Backend::Redis { conn, timeout };
+                let cache = Cache {
+                    prefix: settings.key_prefix.clone().into(),
+                    backend: cache,
+                };
+                cache.ping().await.map_err(|e| {
+                    anyhow::anyhow!("Redis at {} unreachable: {e}", redact(&settings.redis_url))
+                })?;
+                return Ok(cache);
+            }
+        };
+        Ok(Cache {
+            prefix: settings.key_prefix.clone().into(),
+            backend,
+        })
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self.backend {
+            Backend::Memory(_) => "in-process memory",
+            Backend::Redis { .. } => "Redis",
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    async fn with_timeout<T>(
+        timeout: Duration,
+        fut: impl Future<Output = redis::RedisResult<T>>,
+    ) -> CacheResult<T> {
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(CacheError::Unavailable("timed out".into())),
+        }
+    }
+
+    pub async fn ping(&self) -> CacheResult<()> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let _: String =
+                    Self::with_timeout(*timeout, redis::cmd("PING").query_async(&mut conn)).await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> CacheResult<Option<String>> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => Ok(store.get(&key)),
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                Self::with_timeout(*timeout, conn.get(key)).await
+            }
+        }
+    }
+
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> CacheResult<()> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => {
+                store.set(key, value.to_owned(), ttl);
+                Ok(())
+            }
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let millis = ttl.as_millis().max(1) as u64;
+                Self::with_timeout(*timeout, conn.pset_ex(key, value, millis)).await
+            }
+        }
+    }
+
+    /// Sets the key only if it is absent; true when this call set it.
+    pub async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> CacheResult<bool> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => Ok(store.set_nx(key, value.to_owned(), ttl)),
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let millis = ttl.as_millis().max(1) as u64;
+                let reply: Option<String> = Self::with_timeout(
+                    *timeout,
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(value)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(millis)
+                        .query_async(&mut conn),
+                )
+                .await?;
+                Ok(reply.is_some())
+            }
+        }
+    }
+
+    /// Deletes the key only if it still holds `value` (releasing a lock we own).
+    pub async fn delete_if_equals(&self, key: &str, value: &str) -> CacheResult<bool> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => Ok(store.delete_if_equals(&key, value)),
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let script = redis::Script::new(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+                );
+                let removed: i64 = Self::with_timeout(
+                    *timeout,
+                    script.key(&key).arg(value).invoke_async(&mut conn),
+                )
+                .await?;
+                Ok(removed == 1)
+            }
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> CacheResult<()> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => {
+                store.delete(&key);
+                Ok(())
+            }
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let _: i64 = Self::with_timeout(*timeout, conn.del(key)).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds one to a counter that expires `window` after its first increment. Returns the new
+    /// count and the seconds left in the window.
+    pub async fn incr_window(&self, key: &str, window: Duration) -> CacheResult<(i64, u64)> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => Ok(store.incr_window(key, window)),
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let script = redis::Script::new(
+                    "local c = redis.call('INCR', KEYS[1]) \
+                     if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+                     local t = redis.call('PTTL', KEYS[1]) \
+                     if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end \
+                     return {c, t}",
+                );
+                let (count, ttl_ms): (i64, i64) = Self::with_timeout(
+                    *timeout,
+                    script
+                        .key(&key)
+                        .arg(window.as_millis().max(1) as u64)
+                        .invoke_async(&mut conn),
+                )
+                .await?;
+                Ok((count, (ttl_ms.max(0) as u64).div_ceil(1000)))
+            }
+        }
+    }
+}
+
+/// Hides a password in a Redis URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The in-process backend: a map with lazy expiry, swept now and then as it is written.
+#[derive(Default)]
+struct MemoryStore {
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    map: HashMap<String, (String, Instant)>,
+    writes: u64,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        // A panic while holding the lock cannot leave the map half-written, so keep going.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn live<'a>(inner: &'a MemoryInner, key: &str, now: Instant) -> Option<&'a (String, Instant)> {
+        inner.map.get(key).filter(|(_, exp)| *exp > now)
+    }
+
+    fn write(inner: &mut MemoryInner, key: String, value: String, expires: Instant) {
+        inner.writes += 1;
+        if inner.writes % 1024 == 0 {
+            let now = Instant::now();
+            inner.map.retain(|_, (_, exp)| *exp > now);
+        }
+        inner.map.insert(key, (value, expires));
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        let inner = self.lock();
+        Self::live(&inner, key, Instant::now()).map(|(v, _)| v.clone())
+    }
+
+    fn set(&self, key: String, value: String, ttl: Duration) {
+        let mut inner = self.lock();
+        Self::write(&mut inner, key, value, Instant::now() + ttl);
+    }
+
+    fn set_nx(&self, key: String, value: String, ttl: Duration) -> bool {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        if Self::live(&inner, &key, now).is_some() {
+            return false;
+        }
+        Self::write(&mut inner, key, value, now + ttl);
+        true
+    }
+
+    fn delete(&self, key: &str) {
+        self.lock().map.remove(key);
+    }
+
+    fn delete_if_equals(&self, key: &str, value: &str) -> bool {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        if Self::live(&inner, key, now).is_some_and(|(v, _)| v == value) {
+            inner.map.remove(key);
+            return true;
+        }
+        false
+    }
+
+    fn incr_window(&self, key: String, window: Duration) -> (i64, u64) {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let (count, expires) = match Self::live(&inner, &key, now) {
+            Some((v, exp)) => (v.parse::<i64>().unwrap_or(0) + 1, *exp),
+            None => (1, now + window),
+        };
+        Self::write(&mut inner, key, count.to_string(), expires);
+        let left = expires.saturating_duration_since(now).as_millis() as u64;
+        (count, left.div_ceil(1000))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory() -> Cache {
+        Cache {
+            prefix: "t:".into(),
+            backend: Backend::Memory(Arc::new(MemoryStore::default())),
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_backend_semantics() {
+        let c = memory();
+        assert!(c.set_nx("a", "1", Duration::from_secs(5)).await.unwrap());
+        assert!(!c.set_nx("a", "2", Duration::from_secs(5)).await.unwrap());
+        assert_eq!(c.get("a").await.unwrap().as_deref(), Some("1"));
+        assert!(!c.delete_if_equals("a", "2").await.unwrap());
+        assert!(c.delete_if_equals("a", "1").await.unwrap());
+        assert_eq!(c.get("a").await.unwrap(), None);
+        c.set("b", "x", Duration::from_millis(20)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(c.get("b").await.unwrap(), None);
+        let (n1, ttl) = c.incr_window("n", Duration::from_secs(60)).await.unwrap();
+        let (n2, _) = c.incr_window("n", Duration::from_secs(60)).await.unwrap();
+        assert_eq!((n1, n2), (1, 2));
+        assert!(ttl > 0 && ttl <= 60);
+    }
+
+    #[test]
+    fn redacts_password() {
+        assert_eq!(redact("redis://:pw@host:6379"), "redis://***@host:6379");
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+    }
+}

@@ -1,0 +1,237 @@
+//! Joining a community and being verified. A user asks to join (pending); a grid worker or
+//! community admin verifies or rejects them and may place them in a household. Only verified
+//! residents count as residents (and later as voters). Each transition is one conditional
+//! update, so two reviewers acting at once cannot both win.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use crate::auth::extract::CurrentUser;
+use crate::entities::{community, household, membership, user};
+use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
+use crate::pagination::Keyset;
+use crate::state::AppState;
+use crate::validate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Verified,
+    Rejected,
+    Left,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Verified => "verified",
+            Status::Rejected => "rejected",
+            Status::Left => "left",
+        }
+    }
+}
+
+fn already_member() -> AppError {
+    AppError::new(ErrorCode::AlreadyMember, "您已加入或已申请加入该社区")
+}
+
+/// Asks to join a community. Someone rejected or who left may ask again.
+pub async fn join(
+    state: &AppState,
+    current: &CurrentUser,
+    community_id: i64,
+) -> AppResult<membership::Model> {
+    community::Entity::find_by_id(community_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let now = Utc::now();
+    let existing = membership::Entity::find()
+        .filter(membership::Column::CommunityId.eq(community_id))
+        .filter(membership::Column::UserId.eq(current.id()))
+        .one(&state.db)
+        .await?;
+    if let Some(m) = existing {
+        let reopened = membership::Entity::update_many()
+            .col_expr(
+                membership::Column::Status,
+                Expr::value(Status::Pending.as_str()),
+            )
+            .col_expr(
+                membership::Column::ReviewedBy,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                membership::Column::ReviewedAt,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
+            .col_expr(
+                membership::Column::RejectReason,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                membership::Column::HouseholdId,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(membership::Column::UpdatedAt, Expr::value(now))
+            .filter(membership::Column::Id.eq(m.id))
+            .filter(
+                membership::Column::Status
+                    .is_in([Status::Rejected.as_str(), Status::Left.as_str()]),
+            )
+            .exec(&state.db)
+            .await?;
+        if reopened.rows_affected == 0 {
+            return Err(already_member());
+        }
+        return membership::Entity::find_by_id(m.id)
+            .one(&state.db)
+            .await?
+            .ok_or_else(AppError::not_found);
+    }
+    membership::ActiveModel {
+        community_id: Set(community_id),
+        user_id: Set(current.id()),
+        status: Set(Status::Pending.as_str().to_owned()),
+        household_id: Set(None),
+        reviewed_by: Set(None),
+        reviewed_at: Set(None),
+        reject_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            already_member()
+        } else {
+            e.into()
+        }
+    })
+}
+
+pub async fn list(
+    state: &AppState,
+    community_id: i64,
+    status: Status,
+    page: Keyset,
+) -> AppResult<Vec<(membership::Model, Option<user::Model>)>> {
+    let mut query = membership::Entity::find()
+        .filter(membership::Column::CommunityId.eq(community_id))
+        .filter(membership::Column::Status.eq(status.as_str()));
+    if let Some(after) = page.after {
+        query = query.filter(membership::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(membership::Column::Id)
+        .limit(page.limit + 1)
+        .all(&state.db)
+        .await?;
+    let users = user::Entity::find()
+        .filter(user::Column::Id.is_in(rows.iter().map(|m| m.user_id)))
+        .all(&state.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| {
+            let u = users.iter().find(|u| u.id == m.user_id).cloned();
+            (m, u)
+        })
+        .collect())
+}
+
+/// The outcome a reviewer chooses for a pending membership.
+pub enum Decision {
+    Verify { household_id: Option<i64> },
+    Reject { reason: String },
+}
+
+pub async fn review(
+    state: &AppState,
+    reviewer: &CurrentUser,
+    community_id: i64,
+    membership_id: i64,
+    decision: Decision,
+) -> AppResult<membership::Model> {
+    // Another community's membership is, from here, one that does not exist.
+    let found = membership::Entity::find_by_id(membership_id)
+        .filter(membership::Column::CommunityId.eq(community_id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let now = Utc::now();
+    let mut update = membership::Entity::update_many()
+        .col_expr(membership::Column::ReviewedBy, Expr::value(reviewer.id()))
+        .col_expr(membership::Column::ReviewedAt, Expr::value(now))
+        .col_expr(membership::Column::UpdatedAt, Expr::value(now));
+    match decision {
+        Decision::Verify { household_id } => {
+            if let Some(h) = household_id {
+                household::Entity::find_by_id(h)
+                    .filter(household::Column::CommunityId.eq(community_id))
+                    .one(&state.db)
+                    .await?
+                    .ok_or_else(|| AppError::validation("household_id", "住户不存在"))?;
+            }
+            update = update
+                .col_expr(
+                    membership::Column::Status,
+                    Expr::value(Status::Verified.as_str()),
+                )
+                .col_expr(membership::Column::HouseholdId, Expr::value(household_id));
+        }
+        Decision::Reject { reason } => {
+            let reason = validate::text("reason", &reason, 200)?;
+            update = update
+                .col_expr(
+                    membership::Column::Status,
+                    Expr::value(Status::Rejected.as_str()),
+                )
+                .col_expr(membership::Column::RejectReason, Expr::value(reason));
+        }
+    }
+    let changed = update
+        .filter(membership::Column::Id.eq(found.id))
+        .filter(membership::Column::Status.eq(Status::Pending.as_str()))
+        .exec(&state.db)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(AppError::new(
+            ErrorCode::MembershipNotPending,
+            "该申请已处理，无需重复审核",
+        ));
+    }
+    membership::Entity::find_by_id(found.id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+/// Places a verified resident in a household (or moves them).
+pub async fn set_household(
+    state: &AppState,
+    community_id: i64,
+    membership_id: i64,
+    household_id: i64,
+) -> AppResult<membership::Model> {
+    let found = membership::Entity::find_by_id(membership_id)
+        .filter(membership::Column::CommunityId.eq(community_id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    household::Entity::find_by_id(household_id)
+        .filter(household::Column::CommunityId.eq(community_id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::validation("household_id", "住户不存在"))?;
+    let mut active: membership::ActiveModel = found.into();
+    active.household_id = Set(Some(household_id));
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(&state.db).await?)
+}

@@ -1,0 +1,588 @@
+//! Community endpoints: the hierarchy, joining and verification, and role grants.
+
+use actix_web::{HttpResponse, delete, get, post, put, web};
+
+use crate::auth::extract::{Admin, CurrentUser, InCommunity, Member, Reviewer};
+use crate::communities::membership::{Decision, Status};
+use crate::communities::types::*;
+use crate::communities::{grants, hierarchy, membership};
+use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
+use crate::http::body::Body;
+use crate::pagination::{Page, PageQuery};
+use crate::state::AppState;
+use crate::users::routes::GrantView;
+use crate::users::views::masked_phone;
+
+/// Lists districts (区).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<DistrictView>), (status = 401, body = ErrorBody))
+)]
+#[get("/districts")]
+pub async fn list_districts(
+    state: web::Data<AppState>,
+    _user: CurrentUser,
+) -> AppResult<HttpResponse> {
+    let rows = hierarchy::list_districts(&state).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(DistrictView::from).collect::<Vec<_>>()))
+}
+
+/// Creates a district (platform admins).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    request_body = NewPlace,
+    responses(
+        (status = 201, body = DistrictView),
+        (status = 403, description = "FORBIDDEN", body = ErrorBody),
+        (status = 409, description = "NAME_TAKEN", body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[post("/districts")]
+pub async fn create_district(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: Body<NewPlace>,
+) -> AppResult<HttpResponse> {
+    let created = hierarchy::create_district(&state, &user, &body.0.name).await?;
+    Ok(HttpResponse::Created().json(DistrictView::from(created)))
+}
+
+/// Lists the streets (街道) of a district.
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("district_id" = i64, Path)),
+    responses((status = 200, body = Vec<StreetView>), (status = 404, body = ErrorBody))
+)]
+#[get("/districts/{district_id}/streets")]
+pub async fn list_streets(
+    state: web::Data<AppState>,
+    _user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let rows = hierarchy::list_streets(&state, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(StreetView::from).collect::<Vec<_>>()))
+}
+
+/// Creates a street in a district (platform admins).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("district_id" = i64, Path)),
+    request_body = NewPlace,
+    responses(
+        (status = 201, body = StreetView),
+        (status = 403, description = "FORBIDDEN", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "NAME_TAKEN", body = ErrorBody),
+    )
+)]
+#[post("/districts/{district_id}/streets")]
+pub async fn create_street(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<NewPlace>,
+) -> AppResult<HttpResponse> {
+    let created = hierarchy::create_street(&state, &user, path.into_inner(), &body.0.name).await?;
+    Ok(HttpResponse::Created().json(StreetView::from(created)))
+}
+
+/// Lists the communities (社区) of a street, to find one to join.
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("street_id" = i64, Path), PageQuery),
+    responses((status = 200, body = Page<CommunityView>), (status = 404, body = ErrorBody))
+)]
+#[get("/streets/{street_id}/communities")]
+pub async fn list_communities(
+    state: web::Data<AppState>,
+    _user: CurrentUser,
+    path: web::Path<i64>,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let keyset = page.keyset()?;
+    let rows = hierarchy::list_communities(&state, path.into_inner(), keyset).await?;
+    let page = Page::from_rows(rows, keyset, |c| c.id, |c| Ok(CommunityView::from(c)))?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Creates a community in a street (that street's admins, platform admins).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("street_id" = i64, Path)),
+    request_body = NewCommunity,
+    responses(
+        (status = 201, body = CommunityView),
+        (status = 403, description = "FORBIDDEN", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "NAME_TAKEN", body = ErrorBody),
+    )
+)]
+#[post("/streets/{street_id}/communities")]
+pub async fn create_community(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<NewCommunity>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let created = hierarchy::create_community(
+        &state,
+        &user,
+        path.into_inner(),
+        &b.name,
+        b.address.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(CommunityView::from(created)))
+}
+
+/// A community's public card: name and address, as on its join poster.
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses((status = 200, body = CommunityView), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}")]
+pub async fn get_community(
+    state: web::Data<AppState>,
+    _user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let c = hierarchy::community_card(&state, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(CommunityView::from(c)))
+}
+
+/// The grids (网格) of a community (its members and staff).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses(
+        (status = 200, body = Vec<GridView>),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/communities/{community_id}/grids")]
+pub async fn list_grids(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+) -> AppResult<HttpResponse> {
+    let rows = hierarchy::list_grids(&state, ctx.community_id()).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(GridView::from).collect::<Vec<_>>()))
+}
+
+/// Creates a grid (community admins).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    request_body = NewPlace,
+    responses(
+        (status = 201, body = GridView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "NAME_TAKEN", body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/grids")]
+pub async fn create_grid(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+    body: Body<NewPlace>,
+) -> AppResult<HttpResponse> {
+    let g = hierarchy::create_grid(&state, ctx.community_id(), &body.0.name).await?;
+    Ok(HttpResponse::Created().json(GridView::from(g)))
+}
+
+/// The buildings (楼栋) of a community.
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses(
+        (status = 200, body = Vec<BuildingView>),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/communities/{community_id}/buildings")]
+pub async fn list_buildings(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+) -> AppResult<HttpResponse> {
+    let rows = hierarchy::list_buildings(&state, ctx.community_id()).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(BuildingView::from).collect::<Vec<_>>()))
+}
+
+/// Creates a building, optionally in a grid of the same community (community admins).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    request_body = NewBuilding,
+    responses(
+        (status = 201, body = BuildingView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "NAME_TAKEN", body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/buildings")]
+pub async fn create_building(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+    body: Body<NewBuilding>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let created =
+        hierarchy::create_building(&state, ctx.community_id(), &b.name, b.grid_id).await?;
+    Ok(HttpResponse::Created().json(BuildingView::from(created)))
+}
+
+/// The households of a community, optionally of one building (staff).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), HouseholdFilter, PageQuery),
+    responses(
+        (status = 200, body = Page<HouseholdView>),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/communities/{community_id}/households")]
+pub async fn list_households(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Reviewer>,
+    filter: web::Query<HouseholdFilter>,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let keyset = page.keyset()?;
+    let rows =
+        hierarchy::list_households(&state, ctx.community_id(), filter.building_id, keyset).await?;
+    let page = Page::from_rows(rows, keyset, |h| h.id, |h| Ok(HouseholdView::from(h)))?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Creates a household (unit and room) in a building of the community (community admins).
+#[utoipa::path(
+    tag = "communities",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    request_body = NewHousehold,
+    responses(
+        (status = 201, body = HouseholdView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "NAME_TAKEN", body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/households")]
+pub async fn create_household(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+    body: Body<NewHousehold>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let created =
+        hierarchy::create_household(&state, ctx.community_id(), b.building_id, &b.unit, &b.room)
+            .await?;
+    Ok(HttpResponse::Created().json(HouseholdView::from(created)))
+}
+
+/// Asks to join a community (from its join QR code). The membership waits for a grid worker
+/// or community admin to verify it.
+#[utoipa::path(
+    tag = "memberships",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses(
+        (status = 201, body = crate::users::routes::MyMembership),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "ALREADY_MEMBER", body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/join")]
+pub async fn join(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let community_id = path.into_inner();
+    let m = membership::join(&state, &user, community_id).await?;
+    let c = hierarchy::community_card(&state, community_id).await?;
+    Ok(
+        HttpResponse::Created().json(crate::users::routes::MyMembership {
+            membership_id: m.id,
+            community_id: m.community_id,
+            community_name: Some(c.name),
+            status: m.status,
+            household_id: m.household_id,
+            reject_reason: m.reject_reason,
+            created_at: m.created_at,
+        }),
+    )
+}
+
+fn parse_status(raw: Option<&str>) -> AppResult<Status> {
+    match raw.unwrap_or("pending") {
+        "pending" => Ok(Status::Pending),
+        "verified" => Ok(Status::Verified),
+        "rejected" => Ok(Status::Rejected),
+        "left" => Ok(Status::Left),
+        _ => Err(AppError::Client {
+            code: ErrorCode::InvalidParameter,
+            message: "status 须为 pending、verified、rejected 或 left".into(),
+            field: Some("status".into()),
+            retry_after: None,
+        }),
+    }
+}
+
+/// Memberships of a community by status, oldest first (grid workers, community admins).
+#[utoipa::path(
+    tag = "memberships",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), MembershipFilter, PageQuery),
+    responses(
+        (status = 200, body = Page<MemberView>),
+        (status = 400, description = "INVALID_PARAMETER", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/communities/{community_id}/memberships")]
+pub async fn list_memberships(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Reviewer>,
+    filter: web::Query<MembershipFilter>,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let status = parse_status(filter.status.as_deref())?;
+    let keyset = page.keyset()?;
+    let rows = membership::list(&state, ctx.community_id(), status, keyset).await?;
+    let page = Page::from_rows(
+        rows,
+        keyset,
+        |(m, _)| m.id,
+        |(m, u)| {
+            Ok(MemberView {
+                membership_id: m.id,
+                user_id: m.user_id,
+                nickname: u.as_ref().and_then(|u| u.nickname.clone()),
+                phone_masked: match &u {
+                    Some(u) => masked_phone(&state.crypto, u)?,
+                    None => None,
+                },
+                status: m.status,
+                household_id: m.household_id,
+                reject_reason: m.reject_reason,
+                created_at: m.created_at,
+            })
+        },
+    )?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+fn member_view(m: crate::entities::membership::Model) -> MemberView {
+    MemberView {
+        membership_id: m.id,
+        user_id: m.user_id,
+        nickname: None,
+        phone_masked: None,
+        status: m.status,
+        household_id: m.household_id,
+        reject_reason: m.reject_reason,
+        created_at: m.created_at,
+    }
+}
+
+/// Verifies a pending resident, optionally placing them in a household.
+#[utoipa::path(
+    tag = "memberships",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), ("membership_id" = i64, Path)),
+    request_body = Approve,
+    responses(
+        (status = 200, body = MemberView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "MEMBERSHIP_NOT_PENDING", body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/memberships/{membership_id}/approve")]
+pub async fn approve(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Reviewer>,
+    path: web::Path<(i64, i64)>,
+    body: Body<Approve>,
+) -> AppResult<HttpResponse> {
+    let (_, membership_id) = path.into_inner();
+    let m = membership::review(
+        &state,
+        &ctx.user,
+        ctx.community_id(),
+        membership_id,
+        Decision::Verify {
+            household_id: body.0.household_id,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(member_view(m)))
+}
+
+/// Rejects a pending membership with a reason the applicant sees.
+#[utoipa::path(
+    tag = "memberships",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), ("membership_id" = i64, Path)),
+    request_body = Reject,
+    responses(
+        (status = 200, body = MemberView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "MEMBERSHIP_NOT_PENDING", body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/memberships/{membership_id}/reject")]
+pub async fn reject(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Reviewer>,
+    path: web::Path<(i64, i64)>,
+    body: Body<Reject>,
+) -> AppResult<HttpResponse> {
+    let (_, membership_id) = path.into_inner();
+    let m = membership::review(
+        &state,
+        &ctx.user,
+        ctx.community_id(),
+        membership_id,
+        Decision::Reject {
+            reason: body.into_inner().reason,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(member_view(m)))
+}
+
+/// Places a resident in a household of the community, or moves them.
+#[utoipa::path(
+    tag = "memberships",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), ("membership_id" = i64, Path)),
+    request_body = SetHousehold,
+    responses(
+        (status = 200, body = MemberView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[put("/communities/{community_id}/memberships/{membership_id}/household")]
+pub async fn set_household(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Reviewer>,
+    path: web::Path<(i64, i64)>,
+    body: Body<SetHousehold>,
+) -> AppResult<HttpResponse> {
+    let (_, membership_id) = path.into_inner();
+    let m = membership::set_household(
+        &state,
+        ctx.community_id(),
+        membership_id,
+        body.0.household_id,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(member_view(m)))
+}
+
+/// The role grants of a community (community admins).
+#[utoipa::path(
+    tag = "roles",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses(
+        (status = 200, body = Vec<GrantDetail>),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/communities/{community_id}/role-grants")]
+pub async fn list_grants(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+) -> AppResult<HttpResponse> {
+    let rows = grants::list_in_community(&state, ctx.community_id()).await?;
+    let views: Vec<GrantDetail> = rows
+        .into_iter()
+        .filter_map(|(g, u)| {
+            Some(GrantDetail {
+                id: g.id,
+                user_id: g.user_id,
+                nickname: u.and_then(|u| u.nickname),
+                role: crate::auth::roles::Role::parse(&g.role)?,
+                scope_id: g.scope_id,
+                granted_by: g.granted_by,
+                created_at: g.created_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// Grants a role. Platform admins grant any role; street admins grant community roles in their
+/// street; community admins grant community roles in their community.
+#[utoipa::path(
+    tag = "roles",
+    security(("bearer" = [])),
+    request_body = NewGrant,
+    responses(
+        (status = 201, body = GrantView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "ROLE_ALREADY_GRANTED", body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[post("/role-grants")]
+pub async fn create_grant(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: Body<NewGrant>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let g = grants::grant(&state, &user, b.user_id, b.role, b.scope_id).await?;
+    let view = GrantView::from_model(&g)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored an unknown role")))?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Revokes a role grant (whoever could grant it).
+#[utoipa::path(
+    tag = "roles",
+    security(("bearer" = [])),
+    params(("grant_id" = i64, Path)),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody))
+)]
+#[delete("/role-grants/{grant_id}")]
+pub async fn delete_grant(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    grants::revoke(&state, &user, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,305 @@
+//! Layered configuration: embedded `config/default.toml`, then the embedded profile file, then
+//! `LINLI__SECTION__KEY` environment variables. Secrets are read only from the environment.
+
+use serde::Deserialize;
+
+const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const DEVELOPMENT_TOML: &str = include_str!("../config/development.toml");
+const TEST_TOML: &str = include_str!("../config/test.toml");
+const PRODUCTION_TOML: &str = include_str!("../config/production.toml");
+
+/// Development stand-ins for the secrets, so `cargo run` works with nothing set. Production
+/// refuses to start with any of them.
+pub const DEV_JWT_SECRET: &str = "linli-development-jwt-secret-not-for-production";
+pub const DEV_WECHAT_SECRET: &str = "linli-development-wechat-secret";
+/// 32 bytes, base64.
+pub const DEV_DATA_KEY: &str = "bGlubGktZGV2ZWxvcG1lbnQtZGF0YS1rZXktMzJieXQ=";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Development,
+    Test,
+    Production,
+}
+
+impl Profile {
+    pub fn parse(name: &str) -> Result<Self, ConfigError> {
+        match name {
+            "development" | "dev" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(ConfigError::Invalid(vec![format!(
+                "LINLI_PROFILE={other} is not a profile; use development, test or production"
+            )])),
+        }
+    }
+
+    fn toml(self) -> &'static str {
+        match self {
+            Self::Development => DEVELOPMENT_TOML,
+            Self::Test => TEST_TOML,
+            Self::Production => PRODUCTION_TOML,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(skip, default = "default_profile")]
+    pub profile: Profile,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub cache: CacheSettings,
+    pub auth: AuthSettings,
+    pub wechat: WeChatSettings,
+    #[serde(default)]
+    pub crypto: CryptoSettings,
+    pub log: LogSettings,
+}
+
+fn default_profile() -> Profile {
+    Profile::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub json_limit_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub workers: usize,
+    pub trust_forwarded_headers: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheBackend {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    pub backend: CacheBackend,
+    pub redis_url: String,
+    pub key_prefix: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_days: i64,
+    pub login_per_ip_per_minute: i64,
+    pub login_per_code: i64,
+    #[serde(default)]
+    pub jwt_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WeChatSettings {
+    pub base_url: String,
+    pub appid: String,
+    #[serde(default)]
+    pub app_secret: Option<String>,
+    pub dev_login: bool,
+    pub timeout_ms: u64,
+    pub busy_retries: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CryptoSettings {
+    /// Base64 of 32 random bytes: the AES-256-GCM key for personal data and the HMAC key for
+    /// look-up hashes.
+    #[serde(default)]
+    pub data_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: String,
+    pub filter: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("配置无法读取 (configuration could not be read): {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("配置不安全或不完整 (unsafe or incomplete configuration):\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// Keys that may only come from the environment.
+const SECRET_KEYS: [(&str, &str); 3] = [
+    ("auth.jwt_secret", "LINLI__AUTH__JWT_SECRET"),
+    ("wechat.app_secret", "LINLI__WECHAT__APP_SECRET"),
+    ("crypto.data_key", "LINLI__CRYPTO__DATA_KEY"),
+];
+
+impl Settings {
+    /// Loads the settings for the profile named by `LINLI_PROFILE` from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        let profile = vars
+            .iter()
+            .find(|(k, _)| k == "LINLI_PROFILE")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("development");
+        Self::load(Profile::parse(profile)?, vars)
+    }
+
+    /// Loads the settings for `profile` with the given environment variables, then checks them.
+    pub fn load(
+        profile: Profile,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("LINLI__"))
+            .collect();
+        let raw = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from_str(
+                profile.toml(),
+                config::FileFormat::Toml,
+            ))
+            .build()?;
+        // Secrets must not be committed in a file: refuse if one appears there.
+        let mut problems = Vec::new();
+        for (key, var) in SECRET_KEYS {
+            if raw.get_string(key).is_ok() {
+                problems.push(format!(
+                    "{key} is set in a configuration file; secrets come only from {var}"
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let built = config::Config::builder()
+            .add_source(raw)
+            .add_source(
+                config::Environment::with_prefix("LINLI")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()?;
+        let mut settings: Settings = built.try_deserialize()?;
+        settings.profile = profile;
+        settings.fill_development_secrets();
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn fill_development_secrets(&mut self) {
+        if self.profile == Profile::Production {
+            return;
+        }
+        self.auth
+            .jwt_secret
+            .get_or_insert_with(|| DEV_JWT_SECRET.to_owned());
+        self.wechat
+            .app_secret
+            .get_or_insert_with(|| DEV_WECHAT_SECRET.to_owned());
+        self.crypto
+            .data_key
+            .get_or_insert_with(|| DEV_DATA_KEY.to_owned());
+    }
+
+    /// Refuses settings that would be unsafe; in production also development conveniences.
+    fn check(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.auth.access_ttl_secs <= 0 || self.auth.access_ttl_secs > 7200 {
+            problems.push("auth.access_ttl_secs must be between 1 and 7200 (two hours)".into());
+        }
+        if self.auth.refresh_ttl_days <= 0 {
+            problems.push("auth.refresh_ttl_days must be positive".into());
+        }
+        match self.crypto.data_key.as_deref().map(crate::crypto::decode_key) {
+            Some(Err(())) => problems.push(
+                "LINLI__CRYPTO__DATA_KEY must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)"
+                    .into(),
+            ),
+            Some(Ok(_)) | None => {}
+        }
+        if self.profile == Profile::Production {
+            if self.wechat.dev_login {
+                problems.push("wechat.dev_login is on: set LINLI__WECHAT__DEV_LOGIN=false".into());
+            }
+            if self.database.url.trim().is_empty() {
+                problems.push(
+                    "no database: set LINLI__DATABASE__URL (postgres://user:pass@host/db)".into(),
+                );
+            }
+            if self.wechat.appid.trim().is_empty() {
+                problems.push("no WeChat app id: set LINLI__WECHAT__APPID".into());
+            }
+            let secrets = [
+                (
+                    "LINLI__AUTH__JWT_SECRET",
+                    &self.auth.jwt_secret,
+                    DEV_JWT_SECRET,
+                ),
+                (
+                    "LINLI__WECHAT__APP_SECRET",
+                    &self.wechat.app_secret,
+                    DEV_WECHAT_SECRET,
+                ),
+                (
+                    "LINLI__CRYPTO__DATA_KEY",
+                    &self.crypto.data_key,
+                    DEV_DATA_KEY,
+                ),
+            ];
+            for (var, value, dev) in secrets {
+                match value.as_deref().map(str::trim) {
+                    None | Some("") => problems.push(format!("secret missing: set {var}")),
+                    Some(v) if v == dev => problems.push(format!(
+                        "{var} is the development default; set a real secret"
+                    )),
+                    Some(_) => {}
+                }
+            }
+            if let Some(secret) = &self.auth.jwt_secret {
+                if secret.len() < 32 && secret != DEV_JWT_SECRET {
+                    problems.push("LINLI__AUTH__JWT_SECRET must be at least 32 characters".into());
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    pub fn jwt_secret(&self) -> &str {
+        self.auth.jwt_secret.as_deref().unwrap_or_default()
+    }
+
+    pub fn data_key(&self) -> &str {
+        self.crypto.data_key.as_deref().unwrap_or_default()
+    }
+}

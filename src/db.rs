@@ -1,0 +1,103 @@
+//! The database connection: SQLite (embedded default, a local file) or PostgreSQL.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+use crate::config::DatabaseSettings;
+
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.url.trim();
+    if let Some(path) = sqlite_file_path(url) {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
+                })?;
+            }
+        }
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    // Each connection to an in-memory SQLite database is a database of its own.
+    let max = if url.contains(":memory:") {
+        1
+    } else {
+        settings.max_connections.max(1)
+    };
+    options
+        .max_connections(max)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("database {} unreachable: {e}", describe_url(url)))?;
+    if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
+        // WAL lets readers go on while one writer writes.
+        db.execute_unprepared("PRAGMA journal_mode=WAL;").await?;
+    }
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+}
+
+fn sqlite_file_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
+}
+
+/// The URL without credentials, for logs.
+pub fn describe_url(url: &str) -> String {
+    if let Some(path) = sqlite_file_path(url) {
+        return format!("SQLite file {path}");
+    }
+    if url.contains(":memory:") {
+        return "SQLite in memory".into();
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("PostgreSQL {}", &url[at + 1..])
+        }
+        _ => format!("PostgreSQL {url}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_without_secrets() {
+        assert_eq!(
+            describe_url("sqlite://data/linli.db?mode=rwc"),
+            "SQLite file data/linli.db"
+        );
+        assert_eq!(
+            describe_url("postgres://u:secret@db:5432/linli"),
+            "PostgreSQL db:5432/linli"
+        );
+    }
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one failing when
+/// it upgrades from reading; PostgreSQL ignores the mode.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

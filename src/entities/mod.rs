@@ -1,0 +1,13 @@
+//! sea-orm entities, one per table. Services use these; handlers never do.
+
+pub mod auth_session;
+pub mod building;
+pub mod community;
+pub mod district;
+pub mod grid;
+pub mod household;
+pub mod membership;
+pub mod refresh_token;
+pub mod role_grant;
+pub mod street;
+pub mod user;

@@ -1,0 +1,24 @@
+//! Linli (邻里): the server behind a WeChat mini-program for community life — 微心愿 wishes,
+//! volunteers, 金豆 points and 居民议事 voting.
+//!
+//! Layers run one way: HTTP handlers (`*/routes.rs`: parse, authorise, call) → services
+//! (rules, transactions) → entities. Shared infrastructure sits beside the capabilities.
+
+pub mod auth;
+pub mod cache;
+pub mod cli;
+pub mod communities;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod entities;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod pagination;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod users;
+pub mod validate;
+pub mod wechat;

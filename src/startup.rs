@@ -1,0 +1,163 @@
+//! Building and running the application: connect, migrate, bind, serve. Tests start the same
+//! application on port 0 and read the real port back.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::auth::tokens::TokenKeys;
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::crypto::{Crypto, decode_key};
+use crate::http::body::JsonLimit;
+use crate::http::metrics::Metrics;
+use crate::state::AppState;
+use crate::wechat::WeChat;
+use crate::{auth, communities, db, http, users};
+
+/// `/healthz`, `/readyz`, `/metrics`.
+pub fn system_routes(cfg: &mut ServiceConfig) {
+    cfg.service(http::health::healthz)
+        .service(http::health::readyz)
+        .service(http::health::metrics);
+}
+
+/// Everything under `/api/v1`.
+pub fn api_routes(cfg: &mut ServiceConfig) {
+    cfg.service(auth::routes::login)
+        .service(auth::routes::refresh)
+        .service(auth::routes::logout)
+        .service(users::routes::get_me)
+        .service(users::routes::update_me)
+        .service(users::routes::bind_phone)
+        .service(users::routes::export_me)
+        .service(users::routes::delete_me)
+        .service(communities::routes::list_districts)
+        .service(communities::routes::create_district)
+        .service(communities::routes::list_streets)
+        .service(communities::routes::create_street)
+        .service(communities::routes::list_communities)
+        .service(communities::routes::create_community)
+        .service(communities::routes::get_community)
+        .service(communities::routes::list_grids)
+        .service(communities::routes::create_grid)
+        .service(communities::routes::list_buildings)
+        .service(communities::routes::create_building)
+        .service(communities::routes::list_households)
+        .service(communities::routes::create_household)
+        .service(communities::routes::join)
+        .service(communities::routes::list_memberships)
+        .service(communities::routes::approve)
+        .service(communities::routes::reject)
+        .service(communities::routes::set_household)
+        .service(communities::routes::list_grants)
+        .service(communities::routes::create_grant)
+        .service(communities::routes::delete_grant);
+}
+
+/// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let db = db::connect(&settings.database).await?;
+    if settings.database.migrate_on_start {
+        db::migrate(&db).await?;
+    }
+    let cache = Cache::connect(&settings.cache).await?;
+    let key = decode_key(settings.data_key())
+        .map_err(|_| anyhow::anyhow!("LINLI__CRYPTO__DATA_KEY must be base64 of 32 bytes"))?;
+    let wechat = WeChat::new(settings.wechat.clone(), cache.clone())?;
+    Ok(AppState {
+        db,
+        cache,
+        wechat,
+        crypto: Crypto::new(key),
+        tokens: TokenKeys::new(&settings.auth, settings.jwt_secret()),
+        settings: Arc::new(settings),
+    })
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    pub state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = build_state(settings).await?;
+        Self::with_state(state)
+    }
+
+    pub fn with_state(state: AppState) -> anyhow::Result<Self> {
+        let server_settings = &state.settings.server;
+        let address = format!("{}:{}", server_settings.host, server_settings.port);
+        let listener = TcpListener::bind(&address)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        let metrics = web::Data::new(Metrics::default());
+        let api = Arc::new(crate::openapi::document());
+        let limit = server_settings.json_limit_bytes;
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .map(|app| app.wrap(from_fn(http::middleware::request_context)))
+                .app_data(data.clone())
+                .app_data(metrics.clone())
+                .app_data(JsonLimit(limit))
+                .app_data(web::PayloadConfig::new(limit))
+                .app_data(http::path_config())
+                .app_data(http::query_config())
+                .configure(system_routes)
+                .service(utoipa_actix_web::scope("/api/v1").configure(api_routes))
+                .split_for_parts();
+            let doc = api.clone();
+            app.service(Scalar::with_url("/docs", (*api).clone()))
+                .route(
+                    "/api-docs/openapi.json",
+                    web::get().to(move || {
+                        let doc = doc.clone();
+                        async move { HttpResponse::Ok().json(&*doc) }
+                    }),
+                )
+                .default_service(web::to(http::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(server_settings.shutdown_timeout_secs);
+        if server_settings.workers > 0 {
+            server = server.workers(server_settings.workers);
+        }
+        let server = server.run();
+        tracing::info!(
+            "Linli listening on http://{}:{port} — database: {}, cache: {}, WeChat login: {}, API viewer: http://{}:{port}/docs",
+            state.settings.server.host,
+            db::describe_url(&state.settings.database.url),
+            state.cache.describe(),
+            if state.settings.wechat.dev_login {
+                "development (dev:<name> codes)"
+            } else {
+                "WeChat"
+            },
+            state.settings.server.host,
+        );
+        Ok(Self {
+            server,
+            port,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT; in-flight requests then get `shutdown_timeout_secs` to end.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,5 @@
+//! The signed-in user's own account: profile, phone binding, data export and erasure (PIPL).
+
+pub mod routes;
+pub mod service;
+pub mod views;

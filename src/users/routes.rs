@@ -1,0 +1,244 @@
+//! `/api/v1/me*`: the signed-in user's own account.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::extract::CurrentUser;
+use crate::auth::roles::Role;
+use crate::entities::role_grant;
+use crate::error::{AppResult, ErrorBody};
+use crate::http::body::Body;
+use crate::state::AppState;
+use crate::users::service::{self, ProfileChanges};
+use crate::users::views::Profile;
+
+#[derive(Serialize, ToSchema)]
+pub struct GrantView {
+    pub id: i64,
+    pub role: Role,
+    /// The community id for community roles, the street id for `street_admin`, 0 for
+    /// `platform_admin`.
+    pub scope_id: i64,
+}
+
+impl GrantView {
+    pub fn from_model(g: &role_grant::Model) -> Option<Self> {
+        Some(GrantView {
+            id: g.id,
+            role: Role::parse(&g.role)?,
+            scope_id: g.scope_id,
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyMembership {
+    pub membership_id: i64,
+    pub community_id: i64,
+    pub community_name: Option<String>,
+    /// pending, verified, rejected or left.
+    pub status: String,
+    pub household_id: Option<i64>,
+    pub reject_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub profile: Profile,
+    pub memberships: Vec<MyMembership>,
+    pub roles: Vec<GrantView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MySession {
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Everything Linli holds about the user (PIPL access and portability).
+#[derive(Serialize, ToSchema)]
+pub struct MyData {
+    pub exported_at: DateTime<Utc>,
+    pub profile: Profile,
+    /// The WeChat openid this account signs in with.
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub memberships: Vec<MyMembership>,
+    pub roles: Vec<GrantView>,
+    pub sessions: Vec<MySession>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    #[schema(example = "王阿姨")]
+    pub nickname: Option<String>,
+    /// An https URL.
+    pub avatar_url: Option<String>,
+    pub is_party_member: Option<bool>,
+    /// 在职党员报到: the member's work unit (party members only).
+    pub party_work_unit: Option<String>,
+    /// 在职党员报到: the community the member reports to (party members only).
+    pub party_report_community_id: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BindPhone {
+    /// The code from the mini-program's `getPhoneNumber` button.
+    pub code: String,
+}
+
+async fn me_view(state: &AppState, current: &CurrentUser) -> AppResult<(Me, service::Export)> {
+    let export = service::export(state, current).await?;
+    let me = Me {
+        profile: Profile::for_self(&state.crypto, &export.user)?,
+        memberships: memberships(&export),
+        roles: export
+            .grants
+            .iter()
+            .filter_map(GrantView::from_model)
+            .collect(),
+    };
+    Ok((me, export))
+}
+
+fn memberships(export: &service::Export) -> Vec<MyMembership> {
+    export
+        .memberships
+        .iter()
+        .map(|(m, c)| MyMembership {
+            membership_id: m.id,
+            community_id: m.community_id,
+            community_name: c.as_ref().map(|c| c.name.clone()),
+            status: m.status.clone(),
+            household_id: m.household_id,
+            reject_reason: m.reject_reason.clone(),
+            created_at: m.created_at,
+        })
+        .collect()
+}
+
+/// The signed-in user: profile (with their own full phone number), communities and roles.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Me),
+        (status = 401, description = "UNAUTHENTICATED, TOKEN_INVALID, TOKEN_EXPIRED", body = ErrorBody),
+    )
+)]
+#[get("/me")]
+pub async fn get_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+    let (me, _) = me_view(&state, &user).await?;
+    Ok(HttpResponse::Ok().json(me))
+}
+
+/// Changes the nickname, avatar or party-member details. Absent fields stay as they are.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = UpdateMe,
+    responses(
+        (status = 200, body = Me),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[patch("/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: Body<UpdateMe>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let updated = service::update_profile(
+        &state,
+        &user,
+        ProfileChanges {
+            nickname: b.nickname,
+            avatar_url: b.avatar_url,
+            is_party_member: b.is_party_member,
+            party_work_unit: b.party_work_unit,
+            party_report_community_id: b.party_report_community_id,
+        },
+    )
+    .await?;
+    let current = CurrentUser {
+        user: updated,
+        ..user
+    };
+    let (me, _) = me_view(&state, &current).await?;
+    Ok(HttpResponse::Ok().json(me))
+}
+
+/// Binds the phone number WeChat confirms for the user. Stored encrypted; others see it masked.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = BindPhone,
+    responses(
+        (status = 200, body = Profile),
+        (status = 400, description = "WECHAT_CODE_INVALID", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "PHONE_TAKEN", body = ErrorBody),
+        (status = 503, description = "WECHAT_UNAVAILABLE", body = ErrorBody),
+    )
+)]
+#[post("/me/phone")]
+pub async fn bind_phone(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: Body<BindPhone>,
+) -> AppResult<HttpResponse> {
+    let updated = service::bind_phone(&state, &user, &body.0.code).await?;
+    Ok(HttpResponse::Ok().json(Profile::for_self(&state.crypto, &updated)?))
+}
+
+/// Exports all of the user's own data as JSON.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    responses((status = 200, body = MyData), (status = 401, body = ErrorBody))
+)]
+#[get("/me/export")]
+pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+    let (me, export) = me_view(&state, &user).await?;
+    let data = MyData {
+        exported_at: Utc::now(),
+        profile: me.profile,
+        openid: export.user.openid.clone(),
+        unionid: export.user.unionid.clone(),
+        memberships: me.memberships,
+        roles: me.roles,
+        sessions: export
+            .sessions
+            .iter()
+            .map(|s| MySession {
+                created_at: s.created_at,
+                revoked_at: s.revoked_at,
+            })
+            .collect(),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"linli-my-data.json\"",
+        ))
+        .json(data))
+}
+
+/// Deletes the account: personal data is erased, every login is signed out, and records that
+/// others rely on stay, anonymised.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Erased"), (status = 401, body = ErrorBody))
+)]
+#[delete("/me")]
+pub async fn delete_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
+    service::erase(&state, &user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

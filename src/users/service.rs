@@ -1,0 +1,203 @@
+//! Account rules: profile edits, phone binding (encrypted, with a keyed hash for look-up),
+//! export of everything we hold on the user, and erasure that keeps shared records anonymous.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use crate::auth::extract::CurrentUser;
+use crate::entities::{auth_session, community, membership, role_grant, user};
+use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
+use crate::state::AppState;
+use crate::validate;
+
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    pub is_party_member: Option<bool>,
+    pub party_work_unit: Option<String>,
+    pub party_report_community_id: Option<i64>,
+}
+
+pub async fn update_profile(
+    state: &AppState,
+    current: &CurrentUser,
+    changes: ProfileChanges,
+) -> AppResult<user::Model> {
+    let nickname = validate::optional_text("nickname", changes.nickname.as_deref(), 32)?;
+    let avatar_url = changes
+        .avatar_url
+        .as_deref()
+        .map(|u| validate::https_url("avatar_url", u))
+        .transpose()?;
+    let work_unit =
+        validate::optional_text("party_work_unit", changes.party_work_unit.as_deref(), 64)?;
+    if let Some(id) = changes.party_report_community_id {
+        community::Entity::find_by_id(id)
+            .one(&state.db)
+            .await?
+            .ok_or_else(|| AppError::validation("party_report_community_id", "报到社区不存在"))?;
+    }
+    let mut active: user::ActiveModel = current.user.clone().into();
+    if let Some(v) = nickname {
+        active.nickname = Set(Some(v));
+    }
+    if let Some(v) = avatar_url {
+        active.avatar_url = Set(Some(v));
+    }
+    if let Some(v) = changes.is_party_member {
+        active.is_party_member = Set(v);
+        if !v {
+            active.party_work_unit = Set(None);
+            active.party_report_community_id = Set(None);
+        }
+    }
+    let is_party_member = changes
+        .is_party_member
+        .unwrap_or(current.user.is_party_member);
+    if work_unit.is_some() || changes.party_report_community_id.is_some() {
+        if !is_party_member {
+            return Err(AppError::validation(
+                "is_party_member",
+                "只有党员可以填写在职党员报到信息",
+            ));
+        }
+        if let Some(v) = work_unit {
+            active.party_work_unit = Set(Some(v));
+        }
+        if let Some(v) = changes.party_report_community_id {
+            active.party_report_community_id = Set(Some(v));
+        }
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(&state.db).await?)
+}
+
+/// A mainland mobile number: 11 digits starting with 1.
+fn valid_phone(phone: &str) -> bool {
+    phone.len() == 11 && phone.starts_with('1') && phone.chars().all(|c| c.is_ascii_digit())
+}
+
+pub async fn bind_phone(
+    state: &AppState,
+    current: &CurrentUser,
+    code: &str,
+) -> AppResult<user::Model> {
+    let code = validate::text("code", code, 256)?;
+    let phone = state.wechat.phone_number(&code).await?;
+    if !valid_phone(&phone) {
+        return Err(AppError::new(
+            ErrorCode::WechatCodeInvalid,
+            "该手机号暂不支持，请使用中国大陆手机号",
+        ));
+    }
+    let hash = state.crypto.lookup_hash("phone", &phone);
+    let taken = user::Entity::find()
+        .filter(user::Column::PhoneHash.eq(&hash))
+        .filter(user::Column::Id.ne(current.id()))
+        .one(&state.db)
+        .await?
+        .is_some();
+    let phone_taken = || AppError::new(ErrorCode::PhoneTaken, "该手机号已绑定其他账号");
+    if taken {
+        return Err(phone_taken());
+    }
+    let mut active: user::ActiveModel = current.user.clone().into();
+    active.phone_enc = Set(Some(
+        state.crypto.encrypt(&phone).map_err(AppError::Internal)?,
+    ));
+    active.phone_hash = Set(Some(hash));
+    active.updated_at = Set(Utc::now());
+    match active.update(&state.db).await {
+        Ok(u) => Ok(u),
+        Err(e) if is_unique_violation(&e) => Err(phone_taken()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct Export {
+    pub user: user::Model,
+    pub memberships: Vec<(membership::Model, Option<community::Model>)>,
+    pub grants: Vec<role_grant::Model>,
+    pub sessions: Vec<auth_session::Model>,
+}
+
+pub async fn export(state: &AppState, current: &CurrentUser) -> AppResult<Export> {
+    let rows = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(current.id()))
+        .order_by_asc(membership::Column::Id)
+        .all(&state.db)
+        .await?;
+    let communities = community::Entity::find()
+        .filter(community::Column::Id.is_in(rows.iter().map(|m| m.community_id)))
+        .all(&state.db)
+        .await?;
+    let memberships = rows
+        .into_iter()
+        .map(|m| {
+            let c = communities.iter().find(|c| c.id == m.community_id).cloned();
+            (m, c)
+        })
+        .collect();
+    let sessions = auth_session::Entity::find()
+        .filter(auth_session::Column::UserId.eq(current.id()))
+        .order_by_asc(auth_session::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    Ok(Export {
+        user: current.user.clone(),
+        memberships,
+        grants: current.grants.clone(),
+        sessions,
+    })
+}
+
+/// Erases the user's personal data. Rows others rely on (memberships, and later claims,
+/// ledger postings, votes) stay, pointing at an anonymous account; the openid is released so
+/// the same WeChat user starts afresh if they come back.
+pub async fn erase(state: &AppState, current: &CurrentUser) -> AppResult<()> {
+    let now = Utc::now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    let mut active: user::ActiveModel = current.user.clone().into();
+    active.openid = Set(format!("erased:{}", uuid::Uuid::new_v4()));
+    active.unionid = Set(None);
+    active.nickname = Set(None);
+    active.avatar_url = Set(None);
+    active.phone_enc = Set(None);
+    active.phone_hash = Set(None);
+    active.session_key_enc = Set(None);
+    active.is_party_member = Set(false);
+    active.party_work_unit = Set(None);
+    active.party_report_community_id = Set(None);
+    active.deleted_at = Set(Some(now));
+    active.updated_at = Set(now);
+    active.update(&txn).await?;
+    membership::Entity::update_many()
+        .col_expr(membership::Column::Status, Expr::value("left"))
+        .col_expr(
+            membership::Column::HouseholdId,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(membership::Column::UpdatedAt, Expr::value(now))
+        .filter(membership::Column::UserId.eq(current.id()))
+        .exec(&txn)
+        .await?;
+    role_grant::Entity::delete_many()
+        .filter(role_grant::Column::UserId.eq(current.id()))
+        .exec(&txn)
+        .await?;
+    crate::auth::service::revoke_all_sessions(&txn, current.id(), "erased").await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phone_shapes() {
+        assert!(super::valid_phone("13812341234"));
+        assert!(!super::valid_phone("23812341234"));
+        assert!(!super::valid_phone("1381234123"));
+    }
+}
