@@ -259,7 +259,7 @@ impl MemoryStore {
 
     fn write(inner: &mut MemoryInner, key: String, value: String, expires: Instant) {
         inner.writes += 1;
-        if inner.writes % 1024 == 0 {
+        if inner.writes.is_multiple_of(1024) {
             let now = Instant::now();
             inner.map.retain(|_, (_, exp)| *exp > now);
         }

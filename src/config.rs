@@ -237,12 +237,15 @@ impl Settings {
         if self.auth.refresh_ttl_days <= 0 {
             problems.push("auth.refresh_ttl_days must be positive".into());
         }
-        match self.crypto.data_key.as_deref().map(crate::crypto::decode_key) {
-            Some(Err(())) => problems.push(
-                "LINLI__CRYPTO__DATA_KEY must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)"
-                    .into(),
-            ),
-            Some(Ok(_)) | None => {}
+        if let Some(Err(e)) = self
+            .crypto
+            .data_key
+            .as_deref()
+            .map(crate::crypto::decode_key)
+        {
+            problems.push(format!(
+                "LINLI__CRYPTO__DATA_KEY {e} (e.g. `openssl rand -base64 32`)"
+            ));
         }
         if self.profile == Profile::Production {
             if self.wechat.dev_login {
@@ -282,10 +285,11 @@ impl Settings {
                     Some(_) => {}
                 }
             }
-            if let Some(secret) = &self.auth.jwt_secret {
-                if secret.len() < 32 && secret != DEV_JWT_SECRET {
-                    problems.push("LINLI__AUTH__JWT_SECRET must be at least 32 characters".into());
-                }
+            if let Some(secret) = &self.auth.jwt_secret
+                && secret.len() < 32
+                && secret != DEV_JWT_SECRET
+            {
+                problems.push("LINLI__AUTH__JWT_SECRET must be at least 32 characters".into());
             }
         }
         if problems.is_empty() {

@@ -8,10 +8,14 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+#[derive(Debug, thiserror::Error)]
+#[error("must be base64 of exactly 32 bytes")]
+pub struct BadKey;
+
 /// Decodes a base64 data key of exactly 32 bytes.
-pub fn decode_key(encoded: &str) -> Result<[u8; 32], ()> {
-    let bytes = STANDARD.decode(encoded.trim()).map_err(|_| ())?;
-    bytes.try_into().map_err(|_| ())
+pub fn decode_key(encoded: &str) -> Result<[u8; 32], BadKey> {
+    let bytes = STANDARD.decode(encoded.trim()).map_err(|_| BadKey)?;
+    bytes.try_into().map_err(|_| BadKey)
 }
 
 #[derive(Clone)]

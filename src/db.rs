@@ -9,14 +9,12 @@ use crate::config::DatabaseSettings;
 
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.url.trim();
-    if let Some(path) = sqlite_file_path(url) {
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
-                })?;
-            }
-        }
+    if let Some(dir) = sqlite_file_path(url).and_then(|p| std::path::Path::new(p).parent())
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
+        })?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     // Each connection to an in-memory SQLite database is a database of its own.
@@ -71,6 +69,20 @@ pub fn describe_url(url: &str) -> String {
     }
 }
 
+/// Starts a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one failing when
+/// it upgrades from reading; PostgreSQL ignores the mode.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,18 +98,4 @@ mod tests {
             "PostgreSQL db:5432/linli"
         );
     }
-}
-
-/// Starts a transaction that will write. On SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of one failing when
-/// it upgrades from reading; PostgreSQL ignores the mode.
-pub async fn begin_write(
-    db: &DatabaseConnection,
-) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
 }

@@ -186,10 +186,10 @@ impl WeChat {
 
     /// `code2Session`: exchanges a login code for the user's openid and session key.
     pub async fn code_to_session(&self, code: &str) -> Result<WeChatSession, WeChatError> {
-        if self.settings.dev_login {
-            if let Some(name) = code.strip_prefix("dev:") {
-                return dev_session(name);
-            }
+        if self.settings.dev_login
+            && let Some(name) = code.strip_prefix("dev:")
+        {
+            return dev_session(name);
         }
         let reply: Result<SessionReply, _> = self
             .call(|| {
@@ -224,13 +224,13 @@ impl WeChat {
 
     /// The phone number behind a `getPhoneNumber` button code.
     pub async fn phone_number(&self, code: &str) -> Result<String, WeChatError> {
-        if self.settings.dev_login {
-            if let Some(number) = code.strip_prefix("dev:") {
-                if number.len() == 11 && number.chars().all(|c| c.is_ascii_digit()) {
-                    return Ok(number.to_owned());
-                }
-                return Err(WeChatError::InvalidCode);
+        if self.settings.dev_login
+            && let Some(number) = code.strip_prefix("dev:")
+        {
+            if number.len() == 11 && number.chars().all(|c| c.is_ascii_digit()) {
+                return Ok(number.to_owned());
             }
+            return Err(WeChatError::InvalidCode);
         }
         let body = serde_json::json!({ "code": code });
         let reply: PhoneReply = self

@@ -1,0 +1,14 @@
+//! One test binary (links once). Every test starts the real server on a random port with a
+//! database of its own (a temporary SQLite file, or a fresh PostgreSQL database when
+//! LINLI_TEST_DATABASE_URL is set) and its own cache namespace (in-process, or Redis when
+//! LINLI_TEST_REDIS_URL is set), with a local fake of the WeChat API.
+
+mod auth;
+mod cache;
+mod communities;
+mod config;
+mod errors;
+mod helpers;
+mod me;
+mod openapi;
+mod tokens;
