@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::tokens::TokenKeys;
 use crate::cache::Cache;
@@ -116,16 +116,11 @@ impl Application {
                 .configure(system_routes)
                 .service(utoipa_actix_web::scope("/api/v1").configure(api_routes))
                 .split_for_parts();
-            let doc = api.clone();
-            app.service(Scalar::with_url("/docs", (*api).clone()))
-                .route(
-                    "/api-docs/openapi.json",
-                    web::get().to(move || {
-                        let doc = doc.clone();
-                        async move { HttpResponse::Ok().json(&*doc) }
-                    }),
-                )
-                .default_service(web::to(http::not_found))
+            // Swagger UI's assets are compiled in (the `vendored` feature): no internet needed.
+            app.service(
+                SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", (*api).clone()),
+            )
+            .default_service(web::to(http::not_found))
         })
         .listen(listener)?
         .shutdown_timeout(server_settings.shutdown_timeout_secs);

@@ -153,10 +153,18 @@ pub async fn create_grid(
     .map_err(name_taken)
 }
 
-pub async fn list_grids(state: &AppState, community_id: i64) -> AppResult<Vec<grid::Model>> {
-    Ok(grid::Entity::find()
-        .filter(grid::Column::CommunityId.eq(community_id))
+pub async fn list_grids(
+    state: &AppState,
+    community_id: i64,
+    page: Keyset,
+) -> AppResult<Vec<grid::Model>> {
+    let mut query = grid::Entity::find().filter(grid::Column::CommunityId.eq(community_id));
+    if let Some(after) = page.after {
+        query = query.filter(grid::Column::Id.gt(after));
+    }
+    Ok(query
         .order_by_asc(grid::Column::Id)
+        .limit(page.limit + 1)
         .all(&state.db)
         .await?)
 }
@@ -191,10 +199,15 @@ pub async fn create_building(
 pub async fn list_buildings(
     state: &AppState,
     community_id: i64,
+    page: Keyset,
 ) -> AppResult<Vec<building::Model>> {
-    Ok(building::Entity::find()
-        .filter(building::Column::CommunityId.eq(community_id))
+    let mut query = building::Entity::find().filter(building::Column::CommunityId.eq(community_id));
+    if let Some(after) = page.after {
+        query = query.filter(building::Column::Id.gt(after));
+    }
+    Ok(query
         .order_by_asc(building::Column::Id)
+        .limit(page.limit + 1)
         .all(&state.db)
         .await?)
 }

@@ -164,9 +164,9 @@ pub async fn get_community(
 #[utoipa::path(
     tag = "communities",
     security(("bearer" = [])),
-    params(("community_id" = i64, Path)),
+    params(("community_id" = i64, Path), PageQuery),
     responses(
-        (status = 200, body = Vec<GridView>),
+        (status = 200, body = Page<GridView>),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
@@ -175,9 +175,12 @@ pub async fn get_community(
 pub async fn list_grids(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
+    page: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
-    let rows = hierarchy::list_grids(&state, ctx.community_id()).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(GridView::from).collect::<Vec<_>>()))
+    let keyset = page.keyset()?;
+    let rows = hierarchy::list_grids(&state, ctx.community_id(), keyset).await?;
+    let page = Page::from_rows(rows, keyset, |g| g.id, |g| Ok(GridView::from(g)))?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Creates a grid (community admins).
@@ -207,9 +210,9 @@ pub async fn create_grid(
 #[utoipa::path(
     tag = "communities",
     security(("bearer" = [])),
-    params(("community_id" = i64, Path)),
+    params(("community_id" = i64, Path), PageQuery),
     responses(
-        (status = 200, body = Vec<BuildingView>),
+        (status = 200, body = Page<BuildingView>),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
@@ -218,9 +221,12 @@ pub async fn create_grid(
 pub async fn list_buildings(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
+    page: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
-    let rows = hierarchy::list_buildings(&state, ctx.community_id()).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(BuildingView::from).collect::<Vec<_>>()))
+    let keyset = page.keyset()?;
+    let rows = hierarchy::list_buildings(&state, ctx.community_id(), keyset).await?;
+    let page = Page::from_rows(rows, keyset, |b| b.id, |b| Ok(BuildingView::from(b)))?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Creates a building, optionally in a grid of the same community (community admins).

@@ -38,6 +38,35 @@ async fn login_creates_the_user_once_and_keeps_the_session_key_on_the_server() {
 }
 
 #[tokio::test]
+async fn concurrent_first_logins_of_one_user_make_one_account() {
+    let app = spawn_app().await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let code = format!("twin-{i}");
+        app.wechat_session_reply(&code, json!({"openid": "o-twin", "session_key": "k"}))
+            .await;
+        let http = app.http.clone();
+        let url = format!("{}/api/v1/auth/login", app.address);
+        tasks.push(tokio::spawn(async move {
+            let res = http
+                .post(url)
+                .json(&json!({"code": code}))
+                .send()
+                .await
+                .unwrap();
+            TestApp::reply(res).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        let reply = t.await.unwrap();
+        ids.push(reply.assert_status(200)["user"]["id"].as_i64().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+#[tokio::test]
 async fn wechat_errors_are_mapped() {
     let app = spawn_app().await;
     let cases = [

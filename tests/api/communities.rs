@@ -129,7 +129,10 @@ async fn the_hierarchy_is_built_by_the_right_roles() {
             &street_admin.token,
         )
         .await;
-    assert_eq!(grids.assert_status(200).as_array().unwrap().len(), 1);
+    assert_eq!(
+        grids.assert_status(200)["items"].as_array().unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,5 @@
 //! What a client gets for bad input: a JSON error with a stable code, never a 500.
 
-use serde_json::json;
-
 use crate::helpers::*;
 
 async fn raw(
@@ -223,13 +221,24 @@ async fn request_ids_health_and_metrics() {
         "raw paths never become labels"
     );
 
+    // The viewer and its assets are served by the server itself: no internet needed.
     let docs = app
         .http
-        .get(format!("{}/docs", app.address))
+        .get(format!("{}/docs/", app.address))
         .send()
         .await
         .unwrap();
     assert_eq!(docs.status(), 200);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "no external assets: {html}");
+    let bundle = app
+        .http
+        .get(format!("{}/docs/swagger-ui-bundle.js", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
     let doc = app
         .http
         .get(format!("{}/api-docs/openapi.json", app.address))
@@ -238,5 +247,25 @@ async fn request_ids_health_and_metrics() {
         .unwrap();
     let doc: serde_json::Value = doc.json().await.unwrap();
     assert!(doc["paths"]["/api/v1/auth/login"].is_object());
-    let _ = json!({});
+
+    // A method nobody uses does not mint a new metrics series per request.
+    let odd = reqwest::Method::from_bytes(b"BREW").unwrap();
+    app.http
+        .request(odd, format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains("BREW") && text.contains("method=\"OTHER\""),
+        "{text}"
+    );
 }

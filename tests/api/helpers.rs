@@ -13,6 +13,25 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub wechat: MockServer,
     pub state: AppState,
+    _files: TempFiles,
+}
+
+/// Removes a test's SQLite files when the test ends.
+struct TempFiles(Option<String>);
+
+impl Drop for TempFiles {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://")?;
+    Some(rest.split('?').next().unwrap_or(rest).to_owned())
 }
 
 pub struct TestUser {
@@ -118,6 +137,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn start(settings: Settings, wechat: MockServer) -> TestApp {
+    let files = TempFiles(sqlite_path(&settings.database.url));
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state.clone();
@@ -127,6 +147,7 @@ pub async fn start(settings: Settings, wechat: MockServer) -> TestApp {
         http: reqwest::Client::new(),
         wechat,
         state,
+        _files: files,
     }
 }
 

@@ -11,4 +11,5 @@ mod errors;
 mod helpers;
 mod me;
 mod openapi;
+mod process;
 mod tokens;
