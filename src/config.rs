@@ -63,6 +63,58 @@ pub struct Settings {
     #[serde(default)]
     pub crypto: CryptoSettings,
     pub log: LogSettings,
+    pub storage: StorageSettings,
+    pub codes: CodesSettings,
+    pub notifications: NotificationSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    pub backend: StorageBackend,
+    pub local_dir: String,
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_allow_http: bool,
+    #[serde(default)]
+    pub s3_access_key_id: Option<String>,
+    #[serde(default)]
+    pub s3_secret_access_key: Option<String>,
+    pub max_upload_bytes: usize,
+    pub url_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CodesSettings {
+    pub join_community_page: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotificationSettings {
+    pub worker_enabled: bool,
+    pub poll_interval_ms: u64,
+    pub max_attempts: i32,
+    #[serde(default)]
+    pub events: std::collections::BTreeMap<String, EventTemplate>,
+}
+
+/// How one kind of event becomes a subscription message.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventTemplate {
+    #[serde(default)]
+    pub template_id: String,
+    #[serde(default)]
+    pub page: Option<String>,
+    /// Template key (thing1, time2, …) → the event field that fills it.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 fn default_profile() -> Profile {
@@ -122,6 +174,8 @@ pub struct WeChatSettings {
     pub dev_login: bool,
     pub timeout_ms: u64,
     pub busy_retries: u32,
+    pub env_version: String,
+    pub miniprogram_state: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -147,10 +201,18 @@ pub enum ConfigError {
 }
 
 /// Keys that may only come from the environment.
-const SECRET_KEYS: [(&str, &str); 3] = [
+const SECRET_KEYS: [(&str, &str); 5] = [
     ("auth.jwt_secret", "LINLI__AUTH__JWT_SECRET"),
     ("wechat.app_secret", "LINLI__WECHAT__APP_SECRET"),
     ("crypto.data_key", "LINLI__CRYPTO__DATA_KEY"),
+    (
+        "storage.s3_access_key_id",
+        "LINLI__STORAGE__S3_ACCESS_KEY_ID",
+    ),
+    (
+        "storage.s3_secret_access_key",
+        "LINLI__STORAGE__S3_SECRET_ACCESS_KEY",
+    ),
 ];
 
 impl Settings {
@@ -233,6 +295,15 @@ impl Settings {
         let mut problems = Vec::new();
         if self.auth.access_ttl_secs <= 0 || self.auth.access_ttl_secs > 7200 {
             problems.push("auth.access_ttl_secs must be between 1 and 7200 (two hours)".into());
+        }
+        if self.storage.backend == StorageBackend::S3
+            && (self.storage.s3_bucket.trim().is_empty()
+                || self.storage.s3_access_key_id.is_none()
+                || self.storage.s3_secret_access_key.is_none())
+        {
+            problems.push(
+                "storage.backend is s3: set LINLI__STORAGE__S3_BUCKET, LINLI__STORAGE__S3_ACCESS_KEY_ID and LINLI__STORAGE__S3_SECRET_ACCESS_KEY".into(),
+            );
         }
         if self.auth.refresh_ttl_days <= 0 {
             problems.push("auth.refresh_ttl_days must be positive".into());

@@ -14,8 +14,10 @@ use utoipa::ToSchema;
 pub enum ErrorCode {
     /// The body is not valid JSON or has the wrong shape.
     MalformedJson,
-    /// The body is not `application/json`.
+    /// The body is not `application/json`, or an upload is not a JPEG, PNG or WebP image.
     UnsupportedMediaType,
+    /// A multipart upload could not be read.
+    MalformedUpload,
     /// A field failed validation; `field` names it.
     ValidationFailed,
     /// A path or query parameter is not valid.
@@ -60,8 +62,14 @@ pub enum ErrorCode {
     NameTaken,
     /// The phone number is bound to another account.
     PhoneTaken,
-    /// The account has been deleted.
-    AccountDeleted,
+    /// The content check refused the text; `field` names it.
+    ContentRisky,
+    /// The moderation item has already been decided.
+    ModerationDecided,
+    /// The code (mini-program code) has expired.
+    CodeExpired,
+    /// The code has been revoked by the community.
+    CodeRevoked,
     /// A dependency (cache) is unavailable; retry later.
     ServiceUnavailable,
     /// Something went wrong on our side; it has been logged.
@@ -146,18 +154,19 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            MalformedJson | InvalidParameter | WechatCodeInvalid => StatusCode::BAD_REQUEST,
+            MalformedJson | MalformedUpload | InvalidParameter | WechatCodeInvalid => {
+                StatusCode::BAD_REQUEST
+            }
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ValidationFailed | ContentRisky => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | TokenInvalid | TokenExpired | RefreshTokenInvalid
             | RefreshTokenReused => StatusCode::UNAUTHORIZED,
             Forbidden | WechatUserBlocked => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AlreadyMember | MembershipNotPending | RoleAlreadyGranted | NameTaken | PhoneTaken => {
-                StatusCode::CONFLICT
-            }
-            AccountDeleted => StatusCode::GONE,
+            AlreadyMember | MembershipNotPending | RoleAlreadyGranted | NameTaken | PhoneTaken
+            | ModerationDecided => StatusCode::CONFLICT,
+            CodeExpired | CodeRevoked => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited | WechatRateLimited => StatusCode::TOO_MANY_REQUESTS,
             WechatError => StatusCode::BAD_GATEWAY,

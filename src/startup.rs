@@ -25,7 +25,8 @@ use crate::{auth, communities, db, http, users};
 pub fn system_routes(cfg: &mut ServiceConfig) {
     cfg.service(http::health::healthz)
         .service(http::health::readyz)
-        .service(http::health::metrics);
+        .service(http::health::metrics)
+        .service(crate::uploads::routes::file);
 }
 
 /// Everything under `/api/v1`.
@@ -58,7 +59,19 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(communities::routes::set_household)
         .service(communities::routes::list_grants)
         .service(communities::routes::create_grant)
-        .service(communities::routes::delete_grant);
+        .service(communities::routes::delete_grant)
+        .service(crate::moderation::routes::community_queue)
+        .service(crate::moderation::routes::platform_queue)
+        .service(crate::moderation::routes::approve)
+        .service(crate::moderation::routes::reject)
+        .service(crate::codes::routes::create)
+        .service(crate::codes::routes::list)
+        .service(crate::codes::routes::resolve)
+        .service(crate::codes::routes::revoke)
+        .service(crate::codes::routes::image)
+        .service(crate::uploads::routes::create)
+        .service(crate::uploads::routes::show)
+        .service(crate::notifications::routes::list);
 }
 
 /// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.
@@ -71,10 +84,12 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let key = decode_key(settings.data_key())
         .map_err(|_| anyhow::anyhow!("LINLI__CRYPTO__DATA_KEY must be base64 of 32 bytes"))?;
     let wechat = WeChat::new(settings.wechat.clone(), cache.clone())?;
+    let storage = crate::storage::Storage::open(&settings.storage)?;
     Ok(AppState {
         db,
         cache,
         wechat,
+        storage,
         crypto: Crypto::new(key),
         tokens: TokenKeys::new(&settings.auth, settings.jwt_secret()),
         settings: Arc::new(settings),
@@ -129,14 +144,15 @@ impl Application {
         }
         let server = server.run();
         tracing::info!(
-            "Linli listening on http://{}:{port} — database: {}, cache: {}, WeChat login: {}, API viewer: http://{}:{port}/docs",
+            "Linli listening on http://{}:{port} — database: {}, cache: {}, files: {}, WeChat: {}, API viewer: http://{}:{port}/docs/",
             state.settings.server.host,
             db::describe_url(&state.settings.database.url),
             state.cache.describe(),
+            state.storage.describe(),
             if state.settings.wechat.dev_login {
-                "development (dev:<name> codes)"
+                "development mode (dev:<name> logins, local content check and QR codes)"
             } else {
-                "WeChat"
+                "live"
             },
             state.settings.server.host,
         );
@@ -151,8 +167,12 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT; in-flight requests then get `shutdown_timeout_secs` to end.
+    /// Serves until SIGTERM/SIGINT; in-flight requests then get `shutdown_timeout_secs` to
+    /// end, and the background jobs finish their current pass.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let jobs = crate::jobs::start(&self.state);
+        let served = self.server.await;
+        jobs.stop().await;
+        served
     }
 }

@@ -9,6 +9,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::crypto::Crypto;
+use crate::storage::Storage;
 use crate::wechat::WeChat;
 
 #[derive(Clone)]
@@ -17,6 +18,7 @@ pub struct AppState {
     pub cache: Cache,
     pub wechat: WeChat,
     pub crypto: Crypto,
+    pub storage: Storage,
     pub tokens: TokenKeys,
     pub settings: Arc<Settings>,
 }

@@ -102,6 +102,25 @@ struct TokenReply {
 }
 
 #[derive(Deserialize)]
+struct SecCheckReply {
+    result: Option<SecCheckResult>,
+}
+
+#[derive(Deserialize)]
+struct SecCheckResult {
+    suggest: Option<String>,
+    label: Option<serde_json::Value>,
+}
+
+/// WeChat's verdict on a piece of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextVerdict {
+    Pass,
+    Review { label: Option<String> },
+    Risky { label: Option<String> },
+}
+
+#[derive(Deserialize)]
 struct PhoneReply {
     phone_info: Option<PhoneInfo>,
 }
@@ -144,7 +163,46 @@ impl WeChat {
         self.settings.app_secret.as_deref().unwrap_or_default()
     }
 
-    /// Sends a request, retrying "system busy" (-1) with backoff, and decodes the reply.
+    /// Sends a request and reads the whole reply; network failures and non-2xx answers mean
+    /// WeChat is unreachable.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(bytes::Bytes, String), WeChatError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| WeChatError::Unreachable(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(WeChatError::Unreachable(format!(
+                "HTTP {}",
+                response.status()
+            )));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| WeChatError::Unreachable(e.without_url().to_string()))?;
+        Ok((body, content_type))
+    }
+
+    /// Waits before retry `attempt` of a busy answer, or says to give up.
+    async fn busy_backoff(&self, attempt: &mut u32) -> Result<(), WeChatError> {
+        if *attempt >= self.settings.busy_retries {
+            return Err(WeChatError::Busy);
+        }
+        *attempt += 1;
+        tokio::time::sleep(Duration::from_millis(100 * (1 << *attempt))).await;
+        Ok(())
+    }
+
+    /// Sends a request, retrying "system busy" (-1) with backoff, and decodes the JSON reply.
     /// Returns the errcode separately so callers can map the codes that matter to them.
     async fn call<T: DeserializeOwned>(
         &self,
@@ -152,20 +210,7 @@ impl WeChat {
     ) -> Result<Result<T, (i64, String)>, WeChatError> {
         let mut attempt = 0;
         loop {
-            let response = build()
-                .send()
-                .await
-                .map_err(|e| WeChatError::Unreachable(e.without_url().to_string()))?;
-            if !response.status().is_success() {
-                return Err(WeChatError::Unreachable(format!(
-                    "HTTP {}",
-                    response.status()
-                )));
-            }
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| WeChatError::Unreachable(e.without_url().to_string()))?;
+            let (body, _) = self.send(build()).await?;
             let envelope: Envelope = serde_json::from_slice(&body)
                 .map_err(|e| WeChatError::Unreachable(format!("unreadable reply: {e}")))?;
             match envelope.errcode.unwrap_or(0) {
@@ -174,11 +219,30 @@ impl WeChat {
                         .map_err(|e| WeChatError::Unreachable(format!("unreadable reply: {e}")))?;
                     return Ok(Ok(value));
                 }
-                -1 if attempt < self.settings.busy_retries => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(100 * (1 << attempt))).await;
-                }
-                -1 => return Err(WeChatError::Busy),
+                -1 => self.busy_backoff(&mut attempt).await?,
+                code => return Ok(Err((code, envelope.errmsg.unwrap_or_default()))),
+            }
+        }
+    }
+
+    /// Like [`Self::call`] for APIs that answer with bytes (an image) on success and JSON on
+    /// failure: the body is looked at before it is treated as an image.
+    async fn call_bytes(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Result<(Vec<u8>, String), (i64, String)>, WeChatError> {
+        let mut attempt = 0;
+        loop {
+            let (body, content_type) = self.send(build()).await?;
+            let looks_json = content_type.contains("json")
+                || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            if !looks_json {
+                return Ok(Ok((body.to_vec(), content_type)));
+            }
+            let envelope: Envelope = serde_json::from_slice(&body)
+                .map_err(|e| WeChatError::Unreachable(format!("unreadable reply: {e}")))?;
+            match envelope.errcode.unwrap_or(0) {
+                -1 => self.busy_backoff(&mut attempt).await?,
                 code => return Ok(Err((code, envelope.errmsg.unwrap_or_default()))),
             }
         }
@@ -232,13 +296,16 @@ impl WeChat {
             }
             return Err(WeChatError::InvalidCode);
         }
-        let body = serde_json::json!({ "code": code });
+        let body = &serde_json::json!({ "code": code });
         let reply: PhoneReply = self
-            .with_access_token(|token| {
-                self.http
-                    .post(self.url("/wxa/business/getuserphonenumber"))
-                    .query(&[("access_token", token)])
-                    .json(&body)
+            .with_access_token(|token: String| async move {
+                self.call(|| {
+                    self.http
+                        .post(self.url("/wxa/business/getuserphonenumber"))
+                        .query(&[("access_token", token.as_str())])
+                        .json(&body)
+                })
+                .await
             })
             .await
             .map_err(|e| match e {
@@ -261,13 +328,14 @@ impl WeChat {
 
     /// Calls an API that needs the access token; if WeChat says the token is stale, drops it
     /// (only if no other process has replaced it already), fetches a new one and retries once.
-    async fn with_access_token<T: DeserializeOwned>(
-        &self,
-        build: impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> Result<T, WeChatError> {
+    async fn with_access_token<T, F, Fut>(&self, call: F) -> Result<T, WeChatError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<Result<T, (i64, String)>, WeChatError>>,
+    {
         let mut token = self.access_token().await?;
         for attempt in 0..2 {
-            match self.call(|| build(&token)).await? {
+            match call(token.clone()).await? {
                 Ok(value) => return Ok(value),
                 Err((errcode, _)) if is_token_error(errcode) && attempt == 0 => {
                     self.cache.delete_if_equals(TOKEN_KEY, &token).await?;
@@ -277,6 +345,111 @@ impl WeChat {
             }
         }
         Err(WeChatError::Busy)
+    }
+
+    /// 内容安全: asks WeChat whether a user's text may be published (`msg_sec_check` v2).
+    /// `errcode 0` only means the call worked; the verdict is `result.suggest`.
+    pub async fn check_text(
+        &self,
+        openid: &str,
+        scene: u8,
+        content: &str,
+    ) -> Result<TextVerdict, WeChatError> {
+        let body = serde_json::json!({
+            "content": content,
+            "version": 2,
+            "scene": scene,
+            "openid": openid,
+        });
+        let body = &body;
+        let reply: SecCheckReply = self
+            .with_access_token(|token: String| async move {
+                self.call(|| {
+                    self.http
+                        .post(self.url("/wxa/msg_sec_check"))
+                        .query(&[("access_token", token.as_str())])
+                        .json(&body)
+                })
+                .await
+            })
+            .await?;
+        let result = reply.result.ok_or(WeChatError::Api {
+            errcode: 0,
+            errmsg: "reply without result".into(),
+        })?;
+        let label = result.label.map(|l| match l {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        });
+        match result.suggest.as_deref() {
+            Some("pass") => Ok(TextVerdict::Pass),
+            Some("review") => Ok(TextVerdict::Review { label }),
+            Some("risky") => Ok(TextVerdict::Risky { label }),
+            other => Err(WeChatError::Api {
+                errcode: 0,
+                errmsg: format!("unknown suggest {other:?}"),
+            }),
+        }
+    }
+
+    /// 小程序码 (`getwxacodeunlimit`): the image for `scene` opening `page`. The body is an
+    /// image on success and JSON on failure.
+    pub async fn mini_program_code(
+        &self,
+        scene: &str,
+        page: &str,
+    ) -> Result<(Vec<u8>, String), WeChatError> {
+        let body = serde_json::json!({
+            "scene": scene,
+            "page": page,
+            "check_path": false,
+            "env_version": self.settings.env_version,
+        });
+        let body = &body;
+        self.with_access_token(|token: String| async move {
+            self.call_bytes(|| {
+                self.http
+                    .post(self.url("/wxa/getwxacodeunlimit"))
+                    .query(&[("access_token", token.as_str())])
+                    .json(&body)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// 订阅消息: sends one subscription message. The caller decides, from the errcode, whether
+    /// a failure is worth retrying.
+    pub async fn send_subscribe_message(
+        &self,
+        openid: &str,
+        template_id: &str,
+        page: Option<&str>,
+        data: &serde_json::Value,
+    ) -> Result<(), WeChatError> {
+        let mut body = serde_json::json!({
+            "touser": openid,
+            "template_id": template_id,
+            "data": data,
+            "miniprogram_state": self.settings.miniprogram_state,
+            "lang": "zh_CN",
+        });
+        if let Some(page) = page {
+            body["page"] = serde_json::Value::String(page.to_owned());
+        }
+        let body = &body;
+        let _: serde_json::Value = self
+            .with_access_token(|token: String| async move {
+                self.call(|| {
+                    self.http
+                        .post(self.url("/cgi-bin/message/subscribe/send"))
+                        .query(&[("access_token", token.as_str())])
+                        .json(&body)
+                })
+                .await
+            })
+            .await?;
+        Ok(())
     }
 
     /// The app's access token, shared by every process through the cache. When it is missing,

@@ -3,6 +3,8 @@
 //! residents count as residents (and later as voters). Each transition is one conditional
 //! update, so two reviewers acting at once cannot both win.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -12,6 +14,7 @@ use sea_orm::{
 use crate::auth::extract::CurrentUser;
 use crate::entities::{community, household, membership, user};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
+use crate::notifications::outbox::{self, Event, local_time_now};
 use crate::pagination::Keyset;
 use crate::state::AppState;
 use crate::validate;
@@ -165,7 +168,16 @@ pub async fn review(
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
+    let community = community::Entity::find_by_id(community_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     let now = Utc::now();
+    let mut fields = BTreeMap::from([
+        ("community_name", community.name.clone()),
+        ("time", local_time_now()),
+    ]);
+    let event;
     let mut update = membership::Entity::update_many()
         .col_expr(membership::Column::ReviewedBy, Expr::value(reviewer.id()))
         .col_expr(membership::Column::ReviewedAt, Expr::value(now))
@@ -185,9 +197,14 @@ pub async fn review(
                     Expr::value(Status::Verified.as_str()),
                 )
                 .col_expr(membership::Column::HouseholdId, Expr::value(household_id));
+            event = Event::MembershipApproved;
+            fields.insert("result", "审核通过".into());
         }
         Decision::Reject { reason } => {
             let reason = validate::text("reason", &reason, 200)?;
+            fields.insert("reason", reason.clone());
+            event = Event::MembershipRejected;
+            fields.insert("result", "未通过".into());
             update = update
                 .col_expr(
                     membership::Column::Status,
@@ -196,10 +213,12 @@ pub async fn review(
                 .col_expr(membership::Column::RejectReason, Expr::value(reason));
         }
     }
+    // The decision and the applicant's notification are one transaction.
+    let txn = crate::db::begin_write(&state.db).await?;
     let changed = update
         .filter(membership::Column::Id.eq(found.id))
         .filter(membership::Column::Status.eq(Status::Pending.as_str()))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::new(
@@ -207,6 +226,16 @@ pub async fn review(
             "该申请已处理，无需重复审核",
         ));
     }
+    outbox::enqueue(
+        &txn,
+        &state.settings.notifications,
+        event,
+        found.user_id,
+        Some(community_id),
+        &fields,
+    )
+    .await?;
+    txn.commit().await?;
     membership::Entity::find_by_id(found.id)
         .one(&state.db)
         .await?

@@ -50,6 +50,10 @@ pub struct Me {
     pub profile: Profile,
     pub memberships: Vec<MyMembership>,
     pub roles: Vec<GrantView>,
+    /// Fields of this edit held for moderation (content check said "review"); they take
+    /// effect once approved. Only in the answer to `PATCH /me`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub under_review: Vec<&'static str>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -101,6 +105,7 @@ async fn me_view(state: &AppState, current: &CurrentUser) -> AppResult<(Me, serv
             .iter()
             .filter_map(GrantView::from_model)
             .collect(),
+        under_review: Vec::new(),
     };
     Ok((me, export))
 }
@@ -137,6 +142,9 @@ pub async fn get_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<
 }
 
 /// Changes the nickname, avatar or party-member details. Absent fields stay as they are.
+/// The nickname goes through the content check: risky is refused (`CONTENT_RISKY`), and one
+/// WeChat wants reviewed (or that could not be checked) waits for a platform admin, listed in
+/// `under_review`.
 #[utoipa::path(
     tag = "me",
     security(("bearer" = [])),
@@ -144,7 +152,7 @@ pub async fn get_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<
     responses(
         (status = 200, body = Me),
         (status = 401, body = ErrorBody),
-        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED, CONTENT_RISKY", body = ErrorBody),
     )
 )]
 #[patch("/me")]
@@ -167,10 +175,11 @@ pub async fn update_me(
     )
     .await?;
     let current = CurrentUser {
-        user: updated,
+        user: updated.user,
         ..user
     };
-    let (me, _) = me_view(&state, &current).await?;
+    let (mut me, _) = me_view(&state, &current).await?;
+    me.under_review = updated.under_review;
     Ok(HttpResponse::Ok().json(me))
 }
 

@@ -8,6 +8,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use crate::auth::extract::CurrentUser;
 use crate::entities::{auth_session, community, membership, role_grant, user};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
+use crate::moderation::check::{Outcome, Scene, check};
+use crate::moderation::queue::{self, Held, Kind};
 use crate::state::AppState;
 use crate::validate;
 
@@ -20,12 +22,18 @@ pub struct ProfileChanges {
     pub party_report_community_id: Option<i64>,
 }
 
+/// The profile after an edit, and the fields held back for moderation.
+pub struct Updated {
+    pub user: user::Model,
+    pub under_review: Vec<&'static str>,
+}
+
 pub async fn update_profile(
     state: &AppState,
     current: &CurrentUser,
     changes: ProfileChanges,
-) -> AppResult<user::Model> {
-    let nickname = validate::optional_text("nickname", changes.nickname.as_deref(), 32)?;
+) -> AppResult<Updated> {
+    let mut nickname = validate::optional_text("nickname", changes.nickname.as_deref(), 32)?;
     let avatar_url = changes
         .avatar_url
         .as_deref()
@@ -38,6 +46,17 @@ pub async fn update_profile(
             .one(&state.db)
             .await?
             .ok_or_else(|| AppError::validation("party_report_community_id", "报到社区不存在"))?;
+    }
+    // Everything is validated and checked before anything is written.
+    let mut held = None;
+    if let Some(text) = &nickname {
+        match check(state, &current.user, Scene::Profile, "nickname", text).await? {
+            Outcome::Publish => {}
+            Outcome::Hold { source, label } => {
+                held = Some((text.clone(), source, label));
+                nickname = None;
+            }
+        }
     }
     let mut active: user::ActiveModel = current.user.clone().into();
     if let Some(v) = nickname {
@@ -71,7 +90,27 @@ pub async fn update_profile(
         }
     }
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&state.db).await?)
+    let txn = crate::db::begin_write(&state.db).await?;
+    let user = active.update(&txn).await?;
+    let mut under_review = Vec::new();
+    if let Some((content, source, label)) = held {
+        queue::hold(
+            &txn,
+            Held {
+                community_id: None,
+                kind: Kind::Nickname,
+                target_id: user.id,
+                author_id: user.id,
+                content: &content,
+                source,
+                label,
+            },
+        )
+        .await?;
+        under_review.push("nickname");
+    }
+    txn.commit().await?;
+    Ok(Updated { user, under_review })
 }
 
 /// A mainland mobile number: 11 digits starting with 1.

@@ -16,16 +16,20 @@ pub struct TestApp {
     _files: TempFiles,
 }
 
-/// Removes a test's SQLite files when the test ends.
-struct TempFiles(Option<String>);
+/// Removes a test's SQLite files and stored files when the test ends.
+struct TempFiles {
+    sqlite: Option<String>,
+    storage: String,
+}
 
 impl Drop for TempFiles {
     fn drop(&mut self) {
-        if let Some(path) = &self.0 {
+        if let Some(path) = &self.sqlite {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{path}{suffix}"));
             }
         }
+        let _ = std::fs::remove_dir_all(&self.storage);
     }
 }
 
@@ -122,7 +126,33 @@ pub async fn test_settings(wechat: &MockServer) -> Settings {
     }
     s.wechat.base_url = wechat.uri();
     s.wechat.appid = "wx-test-app".into();
+    s.storage.local_dir = std::env::temp_dir()
+        .join(format!("linli-files-{}", uuid::Uuid::new_v4().simple()))
+        .display()
+        .to_string();
     s
+}
+
+/// What the fake WeChat answers when a test has not said otherwise: an access token, and
+/// "pass" for every content check. Tests mount their own answers at a higher priority.
+async fn default_wechat(wechat: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/stable_token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "TEST-TOKEN", "expires_in": 7200})),
+        )
+        .with_priority(10)
+        .mount(wechat)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/wxa/msg_sec_check"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"errcode": 0, "errmsg": "ok", "result": {"suggest": "pass", "label": 100}}),
+        ))
+        .with_priority(10)
+        .mount(wechat)
+        .await;
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -131,13 +161,17 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let wechat = MockServer::start().await;
+    default_wechat(&wechat).await;
     let mut settings = test_settings(&wechat).await;
     adjust(&mut settings);
     start(settings, wechat).await
 }
 
 pub async fn start(settings: Settings, wechat: MockServer) -> TestApp {
-    let files = TempFiles(sqlite_path(&settings.database.url));
+    let files = TempFiles {
+        sqlite: sqlite_path(&settings.database.url),
+        storage: settings.storage.local_dir.clone(),
+    };
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state.clone();

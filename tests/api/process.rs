@@ -35,6 +35,10 @@ fn linli(db_url: &str, wechat: &str) -> Command {
         .env("LINLI__WECHAT__BASE_URL", wechat)
         .env("LINLI__CACHE__BACKEND", "memory")
         .env("LINLI__SERVER__WORKERS", "1")
+        .env(
+            "LINLI__STORAGE__LOCAL_DIR",
+            std::env::temp_dir().join("linli-proc-files"),
+        )
         .env_remove("RUST_LOG");
     cmd
 }

@@ -1,0 +1,191 @@
+//! `POST /communities/{id}/uploads` (multipart), `GET /uploads/{id}`, and `GET /files/{id}`
+//! behind a signed URL.
+
+use actix_multipart::{Multipart, MultipartError};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::extract::{CurrentUser, InCommunity, Member};
+use crate::entities::upload;
+use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
+use crate::state::AppState;
+use crate::uploads::service;
+
+#[derive(Serialize, ToSchema)]
+pub struct UploadView {
+    pub id: String,
+    pub community_id: i64,
+    /// image/jpeg, image/png or image/webp, as recognised from the bytes.
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    /// A signed URL for `<image src>`; valid for `storage.url_ttl_secs`.
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn view(state: &AppState, m: upload::Model) -> UploadView {
+    UploadView {
+        url: service::signed_url(state, &m.id),
+        id: m.id,
+        community_id: m.community_id,
+        content_type: m.content_type,
+        size: m.size,
+        sha256: m.sha256,
+        created_at: m.created_at,
+    }
+}
+
+/// The multipart form of an upload: one part named `file`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+fn too_large() -> AppError {
+    AppError::new(ErrorCode::PayloadTooLarge, "图片过大，请压缩后再上传")
+}
+
+fn not_an_image() -> AppError {
+    AppError::new(
+        ErrorCode::UnsupportedMediaType,
+        "只能上传 JPEG、PNG 或 WebP 图片",
+    )
+}
+
+fn multipart_error(e: MultipartError) -> AppError {
+    match e {
+        MultipartError::ContentTypeMissing | MultipartError::ContentTypeIncompatible => {
+            AppError::new(
+                ErrorCode::UnsupportedMediaType,
+                "请以 multipart/form-data 上传，图片放在 file 字段",
+            )
+        }
+        _ => AppError::new(ErrorCode::MalformedUpload, "上传内容格式有误"),
+    }
+}
+
+/// Reads the `file` part, refusing it as soon as it passes `max` bytes.
+async fn read_file(mut form: Multipart, max: usize) -> AppResult<Vec<u8>> {
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(multipart_error)?;
+        if field.name() != Some("file") {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(multipart_error)?;
+            if bytes.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        return Ok(bytes);
+    }
+    Err(AppError::validation("file", "缺少 file 字段"))
+}
+
+/// Uploads a photo for use in the community (its members). Images only, checked from the
+/// bytes; larger than `storage.max_upload_bytes` is refused.
+#[utoipa::path(
+    tag = "uploads",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = UploadView),
+        (status = 400, description = "MALFORMED_UPLOAD", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/uploads")]
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> AppResult<HttpResponse> {
+    let max = state.settings.storage.max_upload_bytes;
+    // The form's own framing is small; a body far beyond the limit is refused unread.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max + 64 * 1024) {
+        return Err(too_large());
+    }
+    let bytes = read_file(Multipart::new(req.headers(), payload), max).await?;
+    let (content_type, ext) = service::sniff_image(&bytes).ok_or_else(not_an_image)?;
+    let saved = service::save(
+        &state,
+        &ctx.user,
+        ctx.community_id(),
+        bytes,
+        content_type,
+        ext,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(view(&state, saved)))
+}
+
+/// An upload's details and a fresh signed URL (members of its community; anyone signed in
+/// once it is attached to something public).
+#[utoipa::path(
+    tag = "uploads",
+    security(("bearer" = [])),
+    params(("upload_id" = String, Path)),
+    responses((status = 200, body = UploadView), (status = 404, body = ErrorBody))
+)]
+#[get("/uploads/{upload_id}")]
+pub async fn show(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let found = service::metadata(&state, &user, &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view(&state, found)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Signed {
+    /// Expiry, Unix seconds.
+    pub e: i64,
+    /// Signature.
+    pub s: String,
+}
+
+/// The file itself, through a signed URL from an upload's `url`.
+#[utoipa::path(
+    tag = "uploads",
+    params(("upload_id" = String, Path), Signed),
+    responses(
+        (status = 200, description = "The image", content_type = "image/jpeg"),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/files/{upload_id}")]
+pub async fn file(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    signed: web::Query<Signed>,
+) -> AppResult<HttpResponse> {
+    let (found, bytes) =
+        service::fetch_signed(&state, &path.into_inner(), signed.e, &signed.s).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(found.content_type)
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Cache-Control", "private, max-age=3600"))
+        .body(bytes))
+}
