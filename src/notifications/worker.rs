@@ -78,7 +78,17 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<Pass> {
         let Some(row) = outbox::Entity::find_by_id(id).one(&state.db).await? else {
             continue;
         };
-        let outcome = deliver(state, &row).await;
+        let outcome = match deliver(state, &row).await {
+            Outcome::Retry(error)
+                if row.attempts + 1 >= state.settings.notifications.max_attempts =>
+            {
+                Outcome::Failed(format!(
+                    "gave up after {} attempts: {error}",
+                    row.attempts + 1
+                ))
+            }
+            other => other,
+        };
         record(state, &row, &token, &outcome).await?;
         match outcome {
             Outcome::Sent => pass.sent += 1,
@@ -133,7 +143,6 @@ async fn record(
 ) -> anyhow::Result<()> {
     let now = Utc::now();
     let attempts = row.attempts + 1;
-    let max = state.settings.notifications.max_attempts.max(1);
     let mut update = outbox::Entity::update_many()
         .col_expr(outbox::Column::Attempts, Expr::value(attempts))
         .col_expr(
@@ -155,14 +164,6 @@ async fn record(
         Outcome::Failed(error) => update
             .col_expr(outbox::Column::State, Expr::value("failed"))
             .col_expr(outbox::Column::LastError, Expr::value(truncate(error))),
-        Outcome::Retry(error) if attempts >= max => update
-            .col_expr(outbox::Column::State, Expr::value("failed"))
-            .col_expr(
-                outbox::Column::LastError,
-                Expr::value(truncate(&format!(
-                    "gave up after {attempts} attempts: {error}"
-                ))),
-            ),
         Outcome::Retry(error) => update
             .col_expr(outbox::Column::State, Expr::value("pending"))
             .col_expr(

@@ -5,11 +5,16 @@
 
 mod auth;
 mod cache;
+mod codes;
 mod communities;
 mod config;
+mod content;
 mod errors;
 mod helpers;
 mod me;
 mod openapi;
+mod outbox;
 mod process;
 mod tokens;
+mod uploads;
+mod wechat_token;
