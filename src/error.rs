@@ -124,6 +124,16 @@ impl AppError {
         }
     }
 
+    /// A path or query parameter that does not parse or is out of range.
+    pub fn invalid_parameter(field: &str, message: impl Into<String>) -> Self {
+        AppError::Client {
+            code: ErrorCode::InvalidParameter,
+            message: message.into(),
+            field: Some(field.to_owned()),
+            retry_after: None,
+        }
+    }
+
     pub fn not_found() -> Self {
         Self::new(ErrorCode::NotFound, "未找到该资源")
     }

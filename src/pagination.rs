@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
@@ -34,24 +34,21 @@ pub struct Keyset {
     pub limit: u64,
 }
 
-fn bad(field: &str, message: &str) -> AppError {
-    AppError::Client {
-        code: ErrorCode::InvalidParameter,
-        message: message.to_owned(),
-        field: Some(field.to_owned()),
-        retry_after: None,
-    }
-}
-
 impl PageQuery {
     pub fn keyset(&self) -> AppResult<Keyset> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(bad("limit", "每页数量须在 1 到 100 之间"));
+            return Err(AppError::invalid_parameter(
+                "limit",
+                "每页数量须在 1 到 100 之间",
+            ));
         }
         let after = match &self.cursor {
             None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| bad("cursor", "翻页游标无效"))?),
+            Some(c) => Some(
+                decode_cursor(c)
+                    .ok_or_else(|| AppError::invalid_parameter("cursor", "翻页游标无效"))?,
+            ),
         };
         Ok(Keyset { after, limit })
     }

@@ -6,7 +6,7 @@ use crate::auth::extract::{Admin, CurrentUser, InCommunity, Member, Reviewer};
 use crate::communities::membership::{Decision, Status};
 use crate::communities::types::*;
 use crate::communities::{grants, hierarchy, membership};
-use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::http::body::Body;
 use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
@@ -347,12 +347,10 @@ fn parse_status(raw: Option<&str>) -> AppResult<Status> {
         "verified" => Ok(Status::Verified),
         "rejected" => Ok(Status::Rejected),
         "left" => Ok(Status::Left),
-        _ => Err(AppError::Client {
-            code: ErrorCode::InvalidParameter,
-            message: "status 须为 pending、verified、rejected 或 left".into(),
-            field: Some("status".into()),
-            retry_after: None,
-        }),
+        _ => Err(AppError::invalid_parameter(
+            "status",
+            "status 须为 pending、verified、rejected 或 left",
+        )),
     }
 }
 

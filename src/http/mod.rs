@@ -8,7 +8,7 @@ pub mod middleware;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use crate::error::{AppError, ErrorCode};
+use crate::error::AppError;
 
 /// Path segments that do not parse (a non-numeric id) name nothing that exists.
 pub fn path_config() -> web::PathConfig {
@@ -23,13 +23,7 @@ pub fn query_config() -> web::QueryConfig {
             .nth(1)
             .map(str::to_owned)
             .unwrap_or_else(|| "query".to_owned());
-        AppError::Client {
-            code: ErrorCode::InvalidParameter,
-            message: "查询参数有误".into(),
-            field: Some(field),
-            retry_after: None,
-        }
-        .into()
+        AppError::invalid_parameter(&field, "查询参数有误").into()
     })
 }
 

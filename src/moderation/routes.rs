@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::extract::{Admin, CurrentUser, InCommunity};
 use crate::entities::moderation_item;
-use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::http::body::Body;
 use crate::moderation::queue::{self, Decision};
 use crate::pagination::{Page, PageQuery};
@@ -64,12 +64,10 @@ pub struct StatusFilter {
 fn status(filter: &StatusFilter) -> AppResult<&str> {
     match filter.status.as_deref().unwrap_or("pending") {
         s @ ("pending" | "approved" | "rejected") => Ok(s),
-        _ => Err(AppError::Client {
-            code: ErrorCode::InvalidParameter,
-            message: "status 须为 pending、approved 或 rejected".into(),
-            field: Some("status".into()),
-            retry_after: None,
-        }),
+        _ => Err(AppError::invalid_parameter(
+            "status",
+            "status 须为 pending、approved 或 rejected",
+        )),
     }
 }
 

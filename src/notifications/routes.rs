@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::extract::{Admin, InCommunity};
 use crate::entities::outbox;
-use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 
@@ -57,12 +57,10 @@ pub async fn list(
         outbox::Entity::find().filter(outbox::Column::CommunityId.eq(ctx.community_id()));
     if let Some(s) = filter.state.as_deref() {
         if !["pending", "sending", "sent", "failed", "skipped"].contains(&s) {
-            return Err(AppError::Client {
-                code: ErrorCode::InvalidParameter,
-                message: "state 须为 pending、sending、sent、failed 或 skipped".into(),
-                field: Some("state".into()),
-                retry_after: None,
-            });
+            return Err(AppError::invalid_parameter(
+                "state",
+                "state 须为 pending、sending、sent、failed 或 skipped",
+            ));
         }
         query = query.filter(outbox::Column::State.eq(s));
     }
