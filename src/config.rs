@@ -83,6 +83,8 @@ pub struct StorageSettings {
     pub s3_bucket: String,
     pub s3_region: String,
     pub s3_allow_http: bool,
+    /// Whether `local_dir` is one disk shared by every instance (NFS and the like).
+    pub local_is_shared: bool,
     #[serde(default)]
     pub s3_access_key_id: Option<String>,
     #[serde(default)]
@@ -305,6 +307,9 @@ impl Settings {
                 "storage.backend is s3: set LINLI__STORAGE__S3_BUCKET, LINLI__STORAGE__S3_ACCESS_KEY_ID and LINLI__STORAGE__S3_SECRET_ACCESS_KEY".into(),
             );
         }
+        if self.wechat.busy_retries > 5 {
+            problems.push("wechat.busy_retries must be at most 5".into());
+        }
         if self.auth.refresh_ttl_days <= 0 {
             problems.push("auth.refresh_ttl_days must be positive".into());
         }
@@ -325,6 +330,21 @@ impl Settings {
             if self.database.url.trim().is_empty() {
                 problems.push(
                     "no database: set LINLI__DATABASE__URL (postgres://user:pass@host/db)".into(),
+                );
+            }
+            if self.database.url.trim().starts_with("sqlite") {
+                problems.push(
+                    "production needs PostgreSQL: set LINLI__DATABASE__URL=postgres://…".into(),
+                );
+            }
+            if self.cache.backend == CacheBackend::Memory {
+                problems.push(
+                    "production needs Redis (rate limits and the WeChat token are shared between processes): set LINLI__CACHE__BACKEND=redis".into(),
+                );
+            }
+            if self.storage.backend == StorageBackend::Local && !self.storage.local_is_shared {
+                problems.push(
+                    "local file storage is per machine: set LINLI__STORAGE__BACKEND=s3, or LINLI__STORAGE__LOCAL_IS_SHARED=true if storage.local_dir is a disk every instance shares".into(),
                 );
             }
             if self.wechat.appid.trim().is_empty() {

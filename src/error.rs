@@ -36,8 +36,6 @@ pub enum ErrorCode {
     Forbidden,
     /// Nothing here, or nothing the caller may see.
     NotFound,
-    /// The method is not allowed on this resource.
-    MethodNotAllowed,
     /// The body is larger than allowed.
     PayloadTooLarge,
     /// Too many requests; retry after `Retry-After` seconds.
@@ -56,6 +54,8 @@ pub enum ErrorCode {
     AlreadyMember,
     /// The membership is not waiting for review.
     MembershipNotPending,
+    /// Only a verified membership can be placed in a household.
+    MembershipNotVerified,
     /// The role already exists for this user and scope.
     RoleAlreadyGranted,
     /// Something with this name already exists here.
@@ -173,8 +173,12 @@ impl ErrorCode {
             | RefreshTokenReused => StatusCode::UNAUTHORIZED,
             Forbidden | WechatUserBlocked => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AlreadyMember | MembershipNotPending | RoleAlreadyGranted | NameTaken | PhoneTaken
+            AlreadyMember
+            | MembershipNotPending
+            | MembershipNotVerified
+            | RoleAlreadyGranted
+            | NameTaken
+            | PhoneTaken
             | ModerationDecided => StatusCode::CONFLICT,
             CodeExpired | CodeRevoked => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

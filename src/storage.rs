@@ -63,7 +63,20 @@ impl Storage {
         Ok(())
     }
 
-    pub async fn get(&self, key: &str) -> anyhow::Result<bytes::Bytes> {
-        Ok(self.store.get(&Path::from(key)).await?.bytes().await?)
+    /// The object, or None when it is not there (say, a local file on another machine).
+    pub async fn get(&self, key: &str) -> anyhow::Result<Option<bytes::Bytes>> {
+        match self.store.get(&Path::from(key)).await {
+            Ok(found) => Ok(Some(found.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the object; one already gone is not an error.
+    pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }

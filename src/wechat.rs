@@ -455,26 +455,35 @@ impl WeChat {
     /// The app's access token, shared by every process through the cache. When it is missing,
     /// one process fetches it under a lock; the others wait for it.
     pub async fn access_token(&self) -> Result<String, WeChatError> {
-        for _ in 0..50 {
+        // The lock outlives the slowest fetch (every try timing out, with backoff between),
+        // and waiters wait as long, so a slow WeChat never makes two processes fetch at once.
+        let retries = self.settings.busy_retries.min(5);
+        let budget = Duration::from_millis(
+            self.settings.timeout_ms.max(1) * u64::from(retries + 1) + (100 << (retries + 1)),
+        ) + Duration::from_secs(2);
+        let deadline = tokio::time::Instant::now() + budget;
+        loop {
             if let Some(token) = self.cache.get(TOKEN_KEY).await? {
                 return Ok(token);
             }
             let owner = uuid::Uuid::new_v4().to_string();
-            if self
-                .cache
-                .set_nx(TOKEN_LOCK, &owner, Duration::from_secs(10))
-                .await?
-            {
+            if self.cache.set_nx(TOKEN_LOCK, &owner, budget).await? {
                 let fetched = self.fetch_access_token().await;
-                if let Ok((token, ttl)) = &fetched {
-                    self.cache.set(TOKEN_KEY, token, *ttl).await?;
-                }
-                self.cache.delete_if_equals(TOKEN_LOCK, &owner).await?;
+                let stored = match &fetched {
+                    Ok((token, ttl)) => self.cache.set(TOKEN_KEY, token, *ttl).await,
+                    Err(_) => Ok(()),
+                };
+                // Released whatever happened, so nobody waits on a lock no one holds.
+                let released = self.cache.delete_if_equals(TOKEN_LOCK, &owner).await;
+                stored?;
+                released?;
                 return fetched.map(|(token, _)| token);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(WeChatError::Busy);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(WeChatError::Busy)
     }
 
     async fn fetch_access_token(&self) -> Result<(String, Duration), WeChatError> {

@@ -175,9 +175,14 @@ impl CommunityAccess {
         self.roles.contains(&role)
     }
 
-    /// Whether the caller has any tie to the community at all (otherwise: 404).
+    /// Whether the caller has a live tie to the community (otherwise: 404). A rejected or
+    /// departed applicant is an outsider again.
     fn is_related(&self) -> bool {
-        self.is_oversight || self.membership.is_some() || !self.roles.is_empty()
+        let active_membership = self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.status == "pending" || m.status == "verified");
+        self.is_oversight || active_membership || !self.roles.is_empty()
     }
 
     /// Loads the caller's standing in `community_id`; 404 when the community does not exist

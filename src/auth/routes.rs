@@ -46,14 +46,23 @@ fn token_response(state: &AppState, tokens: Tokens) -> AppResult<HttpResponse> {
     }))
 }
 
+/// The client's address for rate limits. Behind our load balancer it is the last
+/// `X-Forwarded-For` entry — the one the balancer appended; earlier entries are whatever the
+/// client chose to send, so they are never trusted.
 fn client_ip(state: &AppState, req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    let ip = if state.settings.server.trust_forwarded_headers {
-        info.realip_remote_addr().map(str::to_owned)
-    } else {
-        info.peer_addr().map(str::to_owned)
-    };
-    ip.unwrap_or_else(|| "unknown".to_owned())
+    let forwarded = state
+        .settings
+        .server
+        .trust_forwarded_headers
+        .then(|| req.headers().get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    forwarded
+        .or_else(|| req.peer_addr().map(|a| a.ip().to_string()))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Signs in with a WeChat login code; creates the user on first login.

@@ -214,8 +214,9 @@ pub async fn image(
 ) -> AppResult<(bytes::Bytes, String)> {
     let code = managed(state, current, scene).await?;
     check_valid(&code, Utc::now())?;
-    if let (Some(key), Some(content_type)) = (&code.image_key, &code.image_type) {
-        let bytes = state.storage.get(key).await.map_err(AppError::Internal)?;
+    if let (Some(key), Some(content_type)) = (&code.image_key, &code.image_type)
+        && let Some(bytes) = state.storage.get(key).await.map_err(AppError::Internal)?
+    {
         return Ok((bytes, content_type.clone()));
     }
     let (bytes, content_type, ext) = if state.wechat.dev_login_enabled() {

@@ -104,7 +104,10 @@ pub async fn revoke(state: &AppState, current: &CurrentUser, grant_id: i64) -> A
     let role = Role::parse(&found.role).ok_or_else(AppError::not_found)?;
     authorize(state, current, role, found.scope_id)
         .await
-        .map_err(|_| AppError::not_found())?;
+        .map_err(|e| match e.code() {
+            ErrorCode::Forbidden => AppError::not_found(),
+            _ => e,
+        })?;
     role_grant::Entity::delete_by_id(found.id)
         .exec(&state.db)
         .await?;

@@ -242,7 +242,7 @@ pub async fn review(
         .ok_or_else(AppError::not_found)
 }
 
-/// Places a verified resident in a household (or moves them).
+/// Places a verified resident in a household (or moves them); only verified memberships.
 pub async fn set_household(
     state: &AppState,
     community_id: i64,
@@ -259,8 +259,21 @@ pub async fn set_household(
         .one(&state.db)
         .await?
         .ok_or_else(|| AppError::validation("household_id", "住户不存在"))?;
-    let mut active: membership::ActiveModel = found.into();
-    active.household_id = Set(Some(household_id));
-    active.updated_at = Set(Utc::now());
-    Ok(active.update(&state.db).await?)
+    let changed = membership::Entity::update_many()
+        .col_expr(membership::Column::HouseholdId, Expr::value(household_id))
+        .col_expr(membership::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(membership::Column::Id.eq(found.id))
+        .filter(membership::Column::Status.eq(Status::Verified.as_str()))
+        .exec(&state.db)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(AppError::new(
+            ErrorCode::MembershipNotVerified,
+            "只有已审核通过的居民才能登记住户",
+        ));
+    }
+    membership::Entity::find_by_id(found.id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)
 }

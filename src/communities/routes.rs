@@ -492,6 +492,7 @@ pub async fn reject(
         (status = 200, body = MemberView),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "MEMBERSHIP_NOT_VERIFIED", body = ErrorBody),
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]

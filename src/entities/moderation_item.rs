@@ -16,7 +16,7 @@ pub struct Model {
     /// Why it is held: wechat_review, wechat_unreachable or local_wordlist.
     pub source: String,
     pub label: Option<String>,
-    /// pending, approved or rejected.
+    /// pending, approved, rejected or superseded.
     pub status: String,
     pub reviewed_by: Option<i64>,
     pub reviewed_at: Option<DateTimeUtc>,

@@ -65,7 +65,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
         }
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let bytes = bytes.await.map_err(|_| too_large())?;
+            let bytes =
+                bytes
+                    .await
+                    .map_err(|e| match e.as_error::<actix_web::error::PayloadError>() {
+                        Some(actix_web::error::PayloadError::Overflow) => too_large(),
+                        _ => AppError::new(ErrorCode::MalformedJson, "请求内容读取失败，请重试"),
+                    })?;
             if bytes.len() > limit {
                 return Err(too_large());
             }

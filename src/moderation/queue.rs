@@ -66,6 +66,48 @@ pub async fn hold(db: &impl ConnectionTrait, held: Held<'_>) -> AppResult<modera
     .await?)
 }
 
+/// Retires pending items of `kind` for `target_id`: newer content has replaced them.
+pub async fn supersede(db: &impl ConnectionTrait, kind: Kind, target_id: i64) -> AppResult<()> {
+    moderation_item::Entity::update_many()
+        .col_expr(moderation_item::Column::Status, Expr::value("superseded"))
+        .filter(moderation_item::Column::Kind.eq(kind.as_str()))
+        .filter(moderation_item::Column::TargetId.eq(target_id))
+        .filter(moderation_item::Column::Status.eq("pending"))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Erasure: what a user wrote is blanked and nothing of theirs waits for review any more.
+pub async fn forget_author(db: &impl ConnectionTrait, author_id: i64) -> AppResult<()> {
+    moderation_item::Entity::update_many()
+        .col_expr(moderation_item::Column::Status, Expr::value("superseded"))
+        .filter(moderation_item::Column::AuthorId.eq(author_id))
+        .filter(moderation_item::Column::Status.eq("pending"))
+        .exec(db)
+        .await?;
+    moderation_item::Entity::update_many()
+        .col_expr(
+            moderation_item::Column::Content,
+            Expr::value("（用户已注销）"),
+        )
+        .filter(moderation_item::Column::AuthorId.eq(author_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn by_author(
+    db: &impl ConnectionTrait,
+    author_id: i64,
+) -> AppResult<Vec<moderation_item::Model>> {
+    Ok(moderation_item::Entity::find()
+        .filter(moderation_item::Column::AuthorId.eq(author_id))
+        .order_by_asc(moderation_item::Column::Id)
+        .all(db)
+        .await?)
+}
+
 pub async fn list(
     state: &AppState,
     community_id: Option<i64>,

@@ -26,7 +26,8 @@ pub struct ModerationItemView {
     /// wechat_review, wechat_unreachable or local_wordlist.
     pub source: String,
     pub label: Option<String>,
-    /// pending, approved or rejected.
+    /// pending, approved, rejected, or superseded (replaced by newer content, or its author
+    /// erased their account).
     pub status: String,
     pub reason: Option<String>,
     pub reviewed_by: Option<i64>,
@@ -57,16 +58,16 @@ impl From<moderation_item::Model> for ModerationItemView {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatusFilter {
-    /// pending (default), approved or rejected.
+    /// pending (default), approved, rejected or superseded.
     pub status: Option<String>,
 }
 
 fn status(filter: &StatusFilter) -> AppResult<&str> {
     match filter.status.as_deref().unwrap_or("pending") {
-        s @ ("pending" | "approved" | "rejected") => Ok(s),
+        s @ ("pending" | "approved" | "rejected" | "superseded") => Ok(s),
         _ => Err(AppError::invalid_parameter(
             "status",
-            "status 须为 pending、approved 或 rejected",
+            "status 须为 pending、approved、rejected 或 superseded",
         )),
     }
 }

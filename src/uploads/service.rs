@@ -81,12 +81,19 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The upload's metadata, for someone allowed to see it: anyone signed in if it is public,
 /// otherwise a member of its community. Everyone else gets 404.
+/// Upload ids are UUIDs; anything else names nothing (and never reaches the database).
+fn parse_id(id: &str) -> AppResult<String> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.to_string())
+        .map_err(|_| AppError::not_found())
+}
+
 pub async fn metadata(
     state: &AppState,
     current: &CurrentUser,
     id: &str,
 ) -> AppResult<upload::Model> {
-    let found = upload::Entity::find_by_id(id.to_owned())
+    let found = upload::Entity::find_by_id(parse_id(id)?)
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
@@ -109,7 +116,7 @@ pub async fn fetch_signed(
     if expires < Utc::now().timestamp() || !same(sig, &signature(state, id, expires)) {
         return Err(AppError::not_found());
     }
-    let found = upload::Entity::find_by_id(id.to_owned())
+    let found = upload::Entity::find_by_id(parse_id(id)?)
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
@@ -117,7 +124,11 @@ pub async fn fetch_signed(
         .storage
         .get(&found.storage_key)
         .await
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::Internal)?
+        .ok_or_else(|| {
+            tracing::warn!(upload = %found.id, "stored file missing");
+            AppError::not_found()
+        })?;
     Ok((found, bytes))
 }
 

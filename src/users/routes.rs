@@ -73,6 +73,29 @@ pub struct MyData {
     pub memberships: Vec<MyMembership>,
     pub roles: Vec<GrantView>,
     pub sessions: Vec<MySession>,
+    /// Photos the user uploaded, with signed URLs to fetch them.
+    pub uploads: Vec<MyUpload>,
+    /// What the user wrote that went to moderation, and what became of it.
+    pub moderation: Vec<MyModeration>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyUpload {
+    pub id: String,
+    pub community_id: i64,
+    pub content_type: String,
+    pub size: i64,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyModeration {
+    pub kind: String,
+    pub content: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -228,6 +251,29 @@ pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResu
             .map(|s| MySession {
                 created_at: s.created_at,
                 revoked_at: s.revoked_at,
+            })
+            .collect(),
+        uploads: export
+            .uploads
+            .iter()
+            .map(|u| MyUpload {
+                id: u.id.clone(),
+                community_id: u.community_id,
+                content_type: u.content_type.clone(),
+                size: u.size,
+                url: crate::uploads::service::signed_url(&state, &u.id),
+                created_at: u.created_at,
+            })
+            .collect(),
+        moderation: export
+            .moderation
+            .iter()
+            .map(|m| MyModeration {
+                kind: m.kind.clone(),
+                content: m.content.clone(),
+                status: m.status.clone(),
+                reason: m.reason.clone(),
+                created_at: m.created_at,
             })
             .collect(),
     };

@@ -3,10 +3,10 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::auth::extract::CurrentUser;
-use crate::entities::{auth_session, community, membership, role_grant, user};
+use crate::entities::{auth_session, community, membership, outbox, role_grant, upload, user};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
 use crate::moderation::check::{Outcome, Scene, check};
 use crate::moderation::queue::{self, Held, Kind};
@@ -22,6 +22,26 @@ pub struct ProfileChanges {
     pub party_report_community_id: Option<i64>,
 }
 
+/// Writes changes to a user who has not been erased. If an erasure committed first, the
+/// changes are dropped: personal data never comes back onto an erased account.
+pub async fn update_live(
+    db: &impl ConnectionTrait,
+    id: i64,
+    changes: user::ActiveModel,
+) -> AppResult<user::Model> {
+    let changed = user::Entity::update_many()
+        .set(changes)
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    let gone = || AppError::new(ErrorCode::TokenInvalid, "账号已注销，请重新登录");
+    if changed.rows_affected == 0 {
+        return Err(gone());
+    }
+    user::Entity::find_by_id(id).one(db).await?.ok_or_else(gone)
+}
+
 /// The profile after an edit, and the fields held back for moderation.
 pub struct Updated {
     pub user: user::Model,
@@ -34,6 +54,7 @@ pub async fn update_profile(
     changes: ProfileChanges,
 ) -> AppResult<Updated> {
     let mut nickname = validate::optional_text("nickname", changes.nickname.as_deref(), 32)?;
+    let changes_nickname = nickname.is_some();
     let avatar_url = changes
         .avatar_url
         .as_deref()
@@ -91,7 +112,11 @@ pub async fn update_profile(
     }
     active.updated_at = Set(Utc::now());
     let txn = crate::db::begin_write(&state.db).await?;
-    let user = active.update(&txn).await?;
+    let user = update_live(&txn, current.id(), active).await?;
+    if held.is_some() || changes_nickname {
+        // A newer nickname replaces any still waiting for review.
+        queue::supersede(&txn, Kind::Nickname, user.id).await?;
+    }
     let mut under_review = Vec::new();
     if let Some((content, source, label)) = held {
         queue::hold(
@@ -148,10 +173,15 @@ pub async fn bind_phone(
     ));
     active.phone_hash = Set(Some(hash));
     active.updated_at = Set(Utc::now());
-    match active.update(&state.db).await {
+    match update_live(&state.db, current.id(), active).await {
         Ok(u) => Ok(u),
-        Err(e) if is_unique_violation(&e) => Err(phone_taken()),
-        Err(e) => Err(e.into()),
+        Err(AppError::Internal(e))
+            if e.downcast_ref::<sea_orm::DbErr>()
+                .is_some_and(is_unique_violation) =>
+        {
+            Err(phone_taken())
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -160,6 +190,8 @@ pub struct Export {
     pub memberships: Vec<(membership::Model, Option<community::Model>)>,
     pub grants: Vec<role_grant::Model>,
     pub sessions: Vec<auth_session::Model>,
+    pub uploads: Vec<upload::Model>,
+    pub moderation: Vec<crate::entities::moderation_item::Model>,
 }
 
 pub async fn export(state: &AppState, current: &CurrentUser) -> AppResult<Export> {
@@ -184,11 +216,19 @@ pub async fn export(state: &AppState, current: &CurrentUser) -> AppResult<Export
         .order_by_asc(auth_session::Column::CreatedAt)
         .all(&state.db)
         .await?;
+    let uploads = upload::Entity::find()
+        .filter(upload::Column::OwnerId.eq(current.id()))
+        .order_by_asc(upload::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    let moderation = queue::by_author(&state.db, current.id()).await?;
     Ok(Export {
         user: current.user.clone(),
         memberships,
         grants: current.grants.clone(),
         sessions,
+        uploads,
+        moderation,
     })
 }
 
@@ -211,7 +251,30 @@ pub async fn erase(state: &AppState, current: &CurrentUser) -> AppResult<()> {
     active.party_report_community_id = Set(None);
     active.deleted_at = Set(Some(now));
     active.updated_at = Set(now);
-    active.update(&txn).await?;
+    update_live(&txn, current.id(), active).await?;
+    queue::forget_author(&txn, current.id()).await?;
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::State, Expr::value("failed"))
+        .col_expr(outbox::Column::Data, Expr::value("{}"))
+        .col_expr(
+            outbox::Column::LastError,
+            Expr::value("recipient account erased"),
+        )
+        .filter(outbox::Column::UserId.eq(current.id()))
+        .filter(outbox::Column::State.eq("pending"))
+        .exec(&txn)
+        .await?;
+    // Photos not attached to anything public go with the account; public ones stay with
+    // what they illustrate.
+    let private_uploads = upload::Entity::find()
+        .filter(upload::Column::OwnerId.eq(current.id()))
+        .filter(upload::Column::IsPublic.eq(false))
+        .all(&txn)
+        .await?;
+    upload::Entity::delete_many()
+        .filter(upload::Column::Id.is_in(private_uploads.iter().map(|u| u.id.clone())))
+        .exec(&txn)
+        .await?;
     membership::Entity::update_many()
         .col_expr(membership::Column::Status, Expr::value("left"))
         .col_expr(
@@ -228,6 +291,11 @@ pub async fn erase(state: &AppState, current: &CurrentUser) -> AppResult<()> {
         .await?;
     crate::auth::service::revoke_all_sessions(&txn, current.id(), "erased").await?;
     txn.commit().await?;
+    for u in private_uploads {
+        if let Err(e) = state.storage.delete(&u.storage_key).await {
+            tracing::warn!(upload = %u.id, error = format!("{e:#}"), "erased user's file not removed");
+        }
+    }
     Ok(())
 }
 

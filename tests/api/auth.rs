@@ -259,6 +259,40 @@ async fn logout_ends_the_login() {
 }
 
 #[tokio::test]
+async fn behind_a_balancer_the_ip_limit_uses_the_address_it_appended() {
+    let app = spawn_app_with(|s| {
+        s.server.trust_forwarded_headers = true;
+        s.auth.login_per_ip_per_minute = 2;
+    })
+    .await;
+    let attempt = |spoofed: String, appended: &'static str| {
+        let http = app.http.clone();
+        let url = format!("{}/api/v1/auth/login", app.address);
+        async move {
+            let res = http
+                .post(url)
+                .header("x-forwarded-for", format!("{spoofed}, {appended}"))
+                .json(&json!({"code": format!("c-{spoofed}")}))
+                .send()
+                .await
+                .unwrap();
+            res.status().as_u16()
+        }
+    };
+    Mock::given(method("GET"))
+        .and(path("/sns/jscode2session"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"errcode": 40029})))
+        .mount(&app.wechat)
+        .await;
+    // Whatever the client puts first, the balancer's entry (last) is what counts.
+    assert_eq!(attempt("1.1.1.1".into(), "203.0.113.9").await, 400);
+    assert_eq!(attempt("2.2.2.2".into(), "203.0.113.9").await, 400);
+    assert_eq!(attempt("3.3.3.3".into(), "203.0.113.9").await, 429);
+    // Another client behind the balancer is not affected.
+    assert_eq!(attempt("4.4.4.4".into(), "198.51.100.7").await, 400);
+}
+
+#[tokio::test]
 async fn logins_are_rate_limited_per_code_and_per_ip() {
     let app = spawn_app_with(|s| {
         s.auth.login_per_code = 2;

@@ -269,6 +269,18 @@ async fn join_review_and_verification() {
     let me = app.get("/api/v1/me", &second.token).await;
     assert_eq!(me.body["memberships"][0]["status"], "rejected");
     assert_eq!(me.body["memberships"][0]["reject_reason"], "未能核实住址");
+    // Rejected: an outsider again.
+    app.get(&format!("/api/v1/communities/{a}/grids"), &second.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.call(
+        Method::PUT,
+        &format!("/api/v1/communities/{a}/memberships/{m2}/household"),
+        Some(&w.admin_a.token),
+        Some(json!({"household_id": household_id})),
+    )
+    .await
+    .assert_error(409, "MEMBERSHIP_NOT_VERIFIED");
     let again = app
         .post(
             &format!("/api/v1/communities/{a}/join"),

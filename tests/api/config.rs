@@ -21,6 +21,10 @@ fn safe() -> Vec<(&'static str, &'static str)> {
             "0123456789abcdef0123456789abcdef-prod",
         ),
         ("LINLI__CRYPTO__DATA_KEY", KEY),
+        ("LINLI__STORAGE__BACKEND", "s3"),
+        ("LINLI__STORAGE__S3_BUCKET", "linli-photos"),
+        ("LINLI__STORAGE__S3_ACCESS_KEY_ID", "AKID"),
+        ("LINLI__STORAGE__S3_SECRET_ACCESS_KEY", "s3-secret"),
     ]
 }
 
@@ -78,6 +82,22 @@ fn production_refuses_unsafe_configuration() {
     refused(with("LINLI__CRYPTO__DATA_KEY", "c2hvcnQ="), "32 bytes");
     refused(with("LINLI__AUTH__JWT_SECRET", "short"), "at least 32");
     refused(with("LINLI__AUTH__ACCESS_TTL_SECS", "86400"), "two hours");
+    refused(
+        with("LINLI__DATABASE__URL", "sqlite://data/x.db"),
+        "PostgreSQL",
+    );
+    refused(
+        with("LINLI__CACHE__BACKEND", "memory"),
+        "LINLI__CACHE__BACKEND=redis",
+    );
+    refused(
+        with("LINLI__STORAGE__BACKEND", "local"),
+        "LINLI__STORAGE__BACKEND=s3",
+    );
+    refused(
+        without("LINLI__STORAGE__S3_SECRET_ACCESS_KEY"),
+        "S3_SECRET_ACCESS_KEY",
+    );
 }
 
 #[test]

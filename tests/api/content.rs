@@ -71,33 +71,14 @@ async fn verdicts_pass_review_risky_and_unreachable() {
     let held = rename(&app, &user, "待定名字").await;
     assert_eq!(held.assert_status(200)["under_review"], json!(["nickname"]));
     assert_eq!(nickname(&app, &user).await, "好邻居");
-
-    // WeChat unreachable: held too, never published unchecked.
-    Mock::given(method("POST"))
-        .and(path("/wxa/msg_sec_check"))
-        .and(body_partial_json(json!({"content": "断网名字"})))
-        .respond_with(ResponseTemplate::new(502))
-        .with_priority(1)
-        .mount(&app.wechat)
-        .await;
-    rename(&app, &user, "断网名字").await.assert_status(200);
-    assert_eq!(nickname(&app, &user).await, "好邻居");
-
     app.get("/api/v1/moderation", &user.token)
         .await
         .assert_error(403, "FORBIDDEN");
     let queue = app.get("/api/v1/moderation", &platform.token).await;
-    let items = queue.assert_status(200)["items"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(items.len(), 2, "{items:?}");
-    assert_eq!(items[0]["content"], "待定名字");
-    assert_eq!(items[0]["source"], "wechat_review");
-    assert_eq!(items[1]["source"], "wechat_unreachable");
-    let first = items[0]["id"].as_i64().unwrap();
-    let second = items[1]["id"].as_i64().unwrap();
-
+    let item = queue.assert_status(200)["items"][0].clone();
+    assert_eq!(item["content"], "待定名字");
+    assert_eq!(item["source"], "wechat_review");
+    let first = item["id"].as_i64().unwrap();
     // Only the platform admin decides; once.
     app.post(
         &format!("/api/v1/moderation/{first}/approve"),
@@ -121,6 +102,21 @@ async fn verdicts_pass_review_risky_and_unreachable() {
     )
     .await
     .assert_error(409, "MODERATION_DECIDED");
+
+    // WeChat unreachable: held too, never published unchecked.
+    Mock::given(method("POST"))
+        .and(path("/wxa/msg_sec_check"))
+        .and(body_partial_json(json!({"content": "断网名字"})))
+        .respond_with(ResponseTemplate::new(502))
+        .with_priority(1)
+        .mount(&app.wechat)
+        .await;
+    rename(&app, &user, "断网名字").await.assert_status(200);
+    assert_eq!(nickname(&app, &user).await, "待定名字");
+    let queue = app.get("/api/v1/moderation", &platform.token).await;
+    let item = queue.assert_status(200)["items"][0].clone();
+    assert_eq!(item["source"], "wechat_unreachable");
+    let second = item["id"].as_i64().unwrap();
     app.post(
         &format!("/api/v1/moderation/{second}/reject"),
         &platform.token,
@@ -136,6 +132,40 @@ async fn verdicts_pass_review_risky_and_unreachable() {
         rejected.assert_status(200)["items"][0]["reason"],
         "无法核实"
     );
+}
+
+#[tokio::test]
+async fn a_newer_nickname_retires_one_still_under_review() {
+    let app = spawn_app().await;
+    let platform = app.login("platform").await;
+    app.grant(&platform, linli::auth::roles::Role::PlatformAdmin, 0)
+        .await;
+    let user = app.login("changer").await;
+    verdict(&app, "旧的待审", suggest("review")).await;
+    rename(&app, &user, "旧的待审").await.assert_status(200);
+    rename(&app, &user, "新名字").await.assert_status(200);
+    assert_eq!(nickname(&app, &user).await, "新名字");
+    let queue = app.get("/api/v1/moderation", &platform.token).await;
+    assert!(
+        queue.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let retired = app
+        .get("/api/v1/moderation?status=superseded", &platform.token)
+        .await;
+    let id = retired.assert_status(200)["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/moderation/{id}/approve"),
+        &platform.token,
+        json!({}),
+    )
+    .await
+    .assert_error(409, "MODERATION_DECIDED");
+    assert_eq!(nickname(&app, &user).await, "新名字");
 }
 
 #[tokio::test]

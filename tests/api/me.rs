@@ -1,7 +1,7 @@
 use reqwest::Method;
 use sea_orm::EntityTrait;
 use serde_json::json;
-use wiremock::matchers::{body_json, method, path, query_param};
+use wiremock::matchers::{body_json, body_partial_json, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
@@ -217,9 +217,45 @@ async fn export_then_erase() {
     .await
     .assert_status(200);
     let membership = verified_resident(&app, &user, w.community_a, &w.admin_a).await;
+    // A photo, and a nickname waiting for review.
+    let part =
+        reqwest::multipart::Part::bytes(b"\x89PNG\r\n\x1a\n0000".to_vec()).file_name("p.png");
+    let res = app
+        .http
+        .post(format!(
+            "{}/api/v1/communities/{}/uploads",
+            app.address, w.community_a
+        ))
+        .bearer_auth(&user.token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    Mock::given(method("POST"))
+        .and(path("/wxa/msg_sec_check"))
+        .and(body_partial_json(json!({"content": "李大爷的新名字"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"errcode": 0, "result": {"suggest": "review", "label": 20001}}),
+            ),
+        )
+        .with_priority(1)
+        .mount(&app.wechat)
+        .await;
+    app.call(
+        Method::PATCH,
+        "/api/v1/me",
+        Some(&user.token),
+        Some(json!({"nickname": "李大爷的新名字"})),
+    )
+    .await
+    .assert_status(200);
 
     let export = app.get("/api/v1/me/export", &user.token).await;
     let data = export.assert_status(200);
+    assert_eq!(data["uploads"].as_array().unwrap().len(), 1);
+    assert_eq!(data["moderation"][0]["content"], "李大爷的新名字");
     assert_eq!(data["profile"]["phone"], "13700002222");
     assert_eq!(data["profile"]["nickname"], "李大爷");
     assert_eq!(data["openid"], user.openid);
@@ -275,6 +311,32 @@ async fn export_then_erase() {
         .await;
     let item = &queue.assert_status(200)["items"][0];
     assert!(item["nickname"].is_null() && item["phone_masked"].is_null());
+
+    // What they wrote is blanked, their private photos are gone, and the pending notice
+    // about their approval will not be sent.
+    let items = linli::entities::moderation_item::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| !i.content.contains("李大爷") && i.status != "pending")
+    );
+    let files = linli::entities::upload::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(files.is_empty());
+    let notices = linli::entities::outbox::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(
+        notices
+            .iter()
+            .all(|n| n.state == "failed" && n.data == "{}")
+    );
 
     // Coming back is a fresh start, and the number can be bound again.
     let back = app.login("leaver").await;

@@ -196,9 +196,11 @@ async fn uploads_stay_inside_their_community() {
     app.get(&format!("/api/v1/uploads/{id}"), &resident_b.token)
         .await
         .assert_error(404, "NOT_FOUND");
-    app.get("/api/v1/uploads/not-an-id", &resident_a.token)
-        .await
-        .assert_error(404, "NOT_FOUND");
+    for bad in ["not-an-id", "%00", "a%00b"] {
+        app.get(&format!("/api/v1/uploads/{bad}"), &resident_a.token)
+            .await
+            .assert_error(404, "NOT_FOUND");
+    }
 
     // A signed URL works only as signed: not altered, not moved to another file, not expired.
     let get = |u: String| {
@@ -231,4 +233,12 @@ async fn uploads_stay_inside_their_community() {
     let sig = query.split('&').find(|p| p.starts_with("s=")).unwrap();
     assert_eq!(get(format!("{path}?e=1000&{sig}")).await, 404);
     assert_eq!(get(format!("{path}?e=abc&{sig}")).await, 400);
+
+    // A file gone from storage (say, local disk of another machine) is not there: 404, not 500.
+    let dir = std::path::Path::new(&app.state.settings.storage.local_dir)
+        .join(format!("uploads/{}", w.community_a));
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    assert_eq!(get(url).await, 404);
 }
