@@ -34,6 +34,18 @@ pub enum Command {
     },
     /// Print the OpenAPI document (the committed copy is openapi/openapi.json).
     Openapi,
+    /// Check the 金豆 books.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LedgerAction {
+    /// Every balance equals the sum of its postings, every transaction sums to zero, and the
+    /// lots agree with the balances. Prints what is wrong and exits non-zero if anything is.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +167,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     found.id
                 );
             }
+        }
+        Command::Ledger {
+            action: LedgerAction::Verify,
+        } => {
+            settings.database.migrate_on_start = false;
+            let db = crate::db::connect(&settings.database).await?;
+            let problems = crate::points::ledger::verify(&db).await?;
+            if !problems.is_empty() {
+                for p in &problems {
+                    println!("{p}");
+                }
+                anyhow::bail!("the ledger has {} problem(s)", problems.len());
+            }
+            println!("ledger verified: balances, transactions and lots agree");
         }
         Command::Openapi => {}
     }

@@ -66,6 +66,10 @@ pub enum ErrorCode {
     ContentRisky,
     /// The moderation item has already been decided.
     ModerationDecided,
+    /// The wallet does not hold enough beans.
+    InsufficientBeans,
+    /// The Idempotency-Key was already used for a different request.
+    IdempotencyKeyReused,
     /// The code (mini-program code) has expired.
     CodeExpired,
     /// The code has been revoked by the community.
@@ -179,7 +183,9 @@ impl ErrorCode {
             | RoleAlreadyGranted
             | NameTaken
             | PhoneTaken
-            | ModerationDecided => StatusCode::CONFLICT,
+            | ModerationDecided
+            | InsufficientBeans
+            | IdempotencyKeyReused => StatusCode::CONFLICT,
             CodeExpired | CodeRevoked => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited | WechatRateLimited => StatusCode::TOO_MANY_REQUESTS,

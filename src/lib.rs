@@ -20,6 +20,7 @@ pub mod moderation;
 pub mod notifications;
 pub mod openapi;
 pub mod pagination;
+pub mod points;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -71,7 +71,11 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::codes::routes::image)
         .service(crate::uploads::routes::create)
         .service(crate::uploads::routes::show)
-        .service(crate::notifications::routes::list);
+        .service(crate::notifications::routes::list)
+        .service(crate::points::routes::my_beans)
+        .service(crate::points::routes::my_history)
+        .service(crate::points::routes::create_adjustment)
+        .service(crate::points::routes::list_adjustments);
 }
 
 /// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.

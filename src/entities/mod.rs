@@ -1,11 +1,15 @@
 //! sea-orm entities, one per table. Services use these; handlers never do.
 
 pub mod auth_session;
+pub mod bean_lot;
 pub mod building;
 pub mod community;
 pub mod district;
 pub mod grid;
 pub mod household;
+pub mod ledger_account;
+pub mod ledger_posting;
+pub mod ledger_transaction;
 pub mod membership;
 pub mod moderation_item;
 pub mod outbox;

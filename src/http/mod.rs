@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod health;
+pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
 

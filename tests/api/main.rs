@@ -14,6 +14,7 @@ mod helpers;
 mod me;
 mod openapi;
 mod outbox;
+mod points;
 mod process;
 mod tokens;
 mod uploads;

@@ -1,0 +1,373 @@
+//! The one place beans move: accounts, `post` and `verify`.
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Set,
+    Statement,
+};
+use sha2::{Digest, Sha256};
+
+use crate::entities::{bean_lot, ledger_account, ledger_posting, ledger_transaction};
+use crate::error::{AppError, AppResult, ErrorCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    /// A resident's beans in one community.
+    Wallet,
+    /// The community's source of beans: it goes negative by what has been issued.
+    Issuing,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Wallet => "wallet",
+            AccountKind::Issuing => "issuing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxKind {
+    ManualAward,
+    ManualDeduct,
+}
+
+impl TxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxKind::ManualAward => "manual_award",
+            TxKind::ManualDeduct => "manual_deduct",
+        }
+    }
+}
+
+/// Finds an account, opening it on first use. Safe when two requests open it at once.
+pub async fn account(
+    db: &impl ConnectionTrait,
+    community_id: i64,
+    kind: AccountKind,
+    owner_id: i64,
+) -> AppResult<ledger_account::Model> {
+    let find = || {
+        ledger_account::Entity::find()
+            .filter(ledger_account::Column::CommunityId.eq(community_id))
+            .filter(ledger_account::Column::Kind.eq(kind.as_str()))
+            .filter(ledger_account::Column::OwnerId.eq(owner_id))
+    };
+    if let Some(found) = find().one(db).await? {
+        return Ok(found);
+    }
+    ledger_account::Entity::insert(ledger_account::ActiveModel {
+        community_id: Set(community_id),
+        kind: Set(kind.as_str().to_owned()),
+        owner_id: Set(owner_id),
+        balance: Set(0),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            ledger_account::Column::CommunityId,
+            ledger_account::Column::Kind,
+            ledger_account::Column::OwnerId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    find()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("account vanished after opening")))
+}
+
+/// Beans earned now expire at the end of the next calendar year (China Standard Time).
+pub fn lot_expiry(now: DateTime<Utc>) -> DateTime<Utc> {
+    let Some(cst) = chrono::FixedOffset::east_opt(8 * 3600) else {
+        return now + chrono::Duration::days(730);
+    };
+    let local_year = now.with_timezone(&cst).year();
+    cst.with_ymd_and_hms(local_year + 2, 1, 1, 0, 0, 0)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now + chrono::Duration::days(730))
+}
+
+/// A hash of what a request asked, to tell a retry from a different request under one key.
+pub fn request_hash(value: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+pub struct Leg {
+    pub account: ledger_account::Model,
+    pub amount: i64,
+}
+
+pub struct NewTransaction<'a> {
+    pub community_id: i64,
+    pub kind: TxKind,
+    pub key: &'a str,
+    pub request_hash: String,
+    pub reason: &'a str,
+    pub ref_type: Option<&'a str>,
+    pub ref_id: Option<i64>,
+    pub created_by: Option<i64>,
+    pub legs: Vec<Leg>,
+}
+
+pub enum Posted {
+    /// Beans moved; the caller stores its answer with [`store_response`] before committing.
+    New(ledger_transaction::Model),
+    /// This key already moved beans: here is that transaction (its stored answer included).
+    Replay(ledger_transaction::Model),
+}
+
+fn insufficient() -> AppError {
+    AppError::new(ErrorCode::InsufficientBeans, "金豆余额不足")
+}
+
+/// Posts one transaction inside the caller's database transaction.
+pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResult<Posted> {
+    let sum: i64 = new.legs.iter().map(|l| l.amount).sum();
+    if new.legs.len() < 2 || sum != 0 || new.legs.iter().any(|l| l.amount == 0) {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "unbalanced transaction: {} legs summing to {sum}",
+            new.legs.len()
+        )));
+    }
+    let now = Utc::now();
+    // The key is claimed first. A concurrent request with the same key waits here until the
+    // first commits (PostgreSQL) or queues behind it (SQLite), then finds it taken.
+    let inserted = ledger_transaction::Entity::insert(ledger_transaction::ActiveModel {
+        community_id: Set(new.community_id),
+        kind: Set(new.kind.as_str().to_owned()),
+        idempotency_key: Set(new.key.to_owned()),
+        request_hash: Set(new.request_hash.clone()),
+        reverses_id: Set(None),
+        reason: Set(new.reason.to_owned()),
+        ref_type: Set(new.ref_type.map(str::to_owned)),
+        ref_id: Set(new.ref_id),
+        created_by: Set(new.created_by),
+        response: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            ledger_transaction::Column::CommunityId,
+            ledger_transaction::Column::IdempotencyKey,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    let tx = ledger_transaction::Entity::find()
+        .filter(ledger_transaction::Column::CommunityId.eq(new.community_id))
+        .filter(ledger_transaction::Column::IdempotencyKey.eq(new.key))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("transaction vanished")))?;
+    if inserted == 0 {
+        if tx.request_hash != new.request_hash {
+            return Err(AppError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "该请求编号已用于另一笔不同的操作",
+            ));
+        }
+        return Ok(Posted::Replay(tx));
+    }
+    for leg in &new.legs {
+        // A debit from a wallet or merchant account only happens while the balance covers
+        // it; the row count says whether it did.
+        let guarded = leg.amount < 0 && matches!(leg.account.kind.as_str(), "wallet" | "merchant");
+        let mut update = ledger_account::Entity::update_many()
+            .col_expr(
+                ledger_account::Column::Balance,
+                Expr::col(ledger_account::Column::Balance).add(leg.amount),
+            )
+            .filter(ledger_account::Column::Id.eq(leg.account.id));
+        if guarded {
+            update = update.filter(ledger_account::Column::Balance.gte(-leg.amount));
+        }
+        if update.exec(db).await?.rows_affected != 1 {
+            return Err(insufficient());
+        }
+    }
+    ledger_posting::Entity::insert_many(new.legs.iter().map(|leg| ledger_posting::ActiveModel {
+        transaction_id: Set(tx.id),
+        account_id: Set(leg.account.id),
+        amount: Set(leg.amount),
+        created_at: Set(now),
+        ..Default::default()
+    }))
+    .exec_without_returning(db)
+    .await?;
+    for leg in new.legs.iter().filter(|l| l.account.kind == "wallet") {
+        if leg.amount > 0 {
+            bean_lot::Entity::insert(bean_lot::ActiveModel {
+                account_id: Set(leg.account.id),
+                transaction_id: Set(tx.id),
+                amount: Set(leg.amount),
+                remaining: Set(leg.amount),
+                expires_at: Set(lot_expiry(now)),
+                created_at: Set(now),
+                ..Default::default()
+            })
+            .exec_without_returning(db)
+            .await?;
+        } else {
+            take_from_lots(db, leg.account.id, -leg.amount).await?;
+        }
+    }
+    Ok(Posted::New(tx))
+}
+
+/// Spends `amount` from a wallet's lots, the soonest to expire first. The wallet row is
+/// already locked by the balance update, so no other spend interleaves.
+async fn take_from_lots(db: &impl ConnectionTrait, account_id: i64, amount: i64) -> AppResult<()> {
+    let lots = bean_lot::Entity::find()
+        .filter(bean_lot::Column::AccountId.eq(account_id))
+        .filter(bean_lot::Column::Remaining.gt(0))
+        .order_by_asc(bean_lot::Column::ExpiresAt)
+        .order_by_asc(bean_lot::Column::Id)
+        .all(db)
+        .await?;
+    let mut left = amount;
+    for lot in lots {
+        if left == 0 {
+            break;
+        }
+        let take = std::cmp::min(left, lot.remaining);
+        bean_lot::Entity::update_many()
+            .col_expr(
+                bean_lot::Column::Remaining,
+                Expr::col(bean_lot::Column::Remaining).sub(take),
+            )
+            .filter(bean_lot::Column::Id.eq(lot.id))
+            .exec(db)
+            .await?;
+        left -= take;
+    }
+    if left > 0 {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "wallet {account_id}: lots hold {left} fewer beans than its balance"
+        )));
+    }
+    Ok(())
+}
+
+/// Saves the answer given for a new transaction, so a retry gets the same one.
+pub async fn store_response(
+    db: &impl ConnectionTrait,
+    tx_id: i64,
+    response: &serde_json::Value,
+) -> AppResult<()> {
+    ledger_transaction::Entity::update_many()
+        .col_expr(
+            ledger_transaction::Column::Response,
+            Expr::value(response.to_string()),
+        )
+        .filter(ledger_transaction::Column::Id.eq(tx_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Mismatch {
+    id: i64,
+    stored: i64,
+    computed: i64,
+}
+
+async fn mismatches(db: &impl ConnectionTrait, sql: &str) -> anyhow::Result<Vec<Mismatch>> {
+    let backend = db.get_database_backend();
+    Ok(
+        Mismatch::find_by_statement(Statement::from_string(backend, sql))
+            .all(db)
+            .await?,
+    )
+}
+
+/// Checks the books: every stored balance equals the sum of its postings, every transaction
+/// sums to zero with at least two postings, and every wallet's lots hold its balance.
+/// Returns what is wrong, one line each; empty means the books are right.
+pub async fn verify(db: &impl ConnectionTrait) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for m in mismatches(
+        db,
+        "SELECT a.id AS id, a.balance AS stored, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS computed \
+         FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account_id = a.id \
+         GROUP BY a.id, a.balance HAVING a.balance <> COALESCE(SUM(p.amount), 0)",
+    )
+    .await?
+    {
+        problems.push(format!(
+            "account {}: stored balance {} but postings sum to {}",
+            m.id, m.stored, m.computed
+        ));
+    }
+    for m in mismatches(
+        db,
+        "SELECT t.id AS id, CAST(COUNT(p.id) AS BIGINT) AS stored, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS computed \
+         FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.transaction_id = t.id \
+         GROUP BY t.id HAVING COUNT(p.id) < 2 OR COALESCE(SUM(p.amount), 0) <> 0",
+    )
+    .await?
+    {
+        problems.push(format!(
+            "transaction {}: {} postings summing to {}",
+            m.id, m.stored, m.computed
+        ));
+    }
+    for m in mismatches(
+        db,
+        "SELECT a.id AS id, a.balance AS stored, CAST(COALESCE(SUM(l.remaining), 0) AS BIGINT) AS computed \
+         FROM ledger_accounts a LEFT JOIN bean_lots l ON l.account_id = a.id \
+         WHERE a.kind = 'wallet' \
+         GROUP BY a.id, a.balance HAVING a.balance <> COALESCE(SUM(l.remaining), 0)",
+    )
+    .await?
+    {
+        problems.push(format!(
+            "wallet {}: balance {} but its lots hold {}",
+            m.id, m.stored, m.computed
+        ));
+    }
+    if problems.is_empty() {
+        // A wallet below zero cannot pass the check constraint, but say so if one ever did.
+        let negative = ledger_account::Entity::find()
+            .filter(ledger_account::Column::Kind.is_in(["wallet", "merchant"]))
+            .filter(ledger_account::Column::Balance.lt(0))
+            .all(db)
+            .await?;
+        for a in negative {
+            problems.push(format!("account {}: negative balance {}", a.id, a.balance));
+        }
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lots_expire_at_the_end_of_next_year_in_china_time() {
+        let mid = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            lot_expiry(mid),
+            Utc.with_ymd_and_hms(2027, 12, 31, 16, 0, 0).unwrap()
+        );
+        // 31 Dec 2026 20:00 UTC is already 2027 in Beijing.
+        let late = Utc.with_ymd_and_hms(2026, 12, 31, 20, 0, 0).unwrap();
+        assert_eq!(
+            lot_expiry(late),
+            Utc.with_ymd_and_hms(2028, 12, 31, 16, 0, 0).unwrap()
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! `/communities/{id}/points/*`: a resident's balance and history; admins' manual awards and
+//! deductions.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::extract::{Admin, InCommunity, Member};
+use crate::error::{AppResult, ErrorBody};
+use crate::http::body::Body;
+use crate::http::idempotency::IdempotencyKey;
+use crate::pagination::{Page, PageQuery};
+use crate::points::adjustments::{self, AdjustmentReceipt};
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct ExpiringLot {
+    pub amount: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyBeans {
+    pub community_id: i64,
+    pub balance: i64,
+    /// Beans that expire within 30 days.
+    pub expiring_soon: i64,
+    /// Where the balance sits, soonest to expire first (at most 20 lots).
+    pub lots: Vec<ExpiringLot>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryItem {
+    pub id: i64,
+    pub transaction_id: i64,
+    /// manual_award, manual_deduct (later: activity hours, wish fulfilled, redemption, …).
+    pub kind: String,
+    /// Positive when beans came in, negative when they went out.
+    pub amount: i64,
+    pub reason: String,
+    /// What the movement came from.
+    pub ref_type: Option<String>,
+    pub ref_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAdjustment {
+    pub user_id: i64,
+    /// Positive awards, negative deducts; at most 100000 either way.
+    #[schema(example = 20)]
+    pub amount: i64,
+    #[schema(example = "协助社区疫苗接种登记")]
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdjustmentItem {
+    pub id: i64,
+    #[serde(flatten)]
+    pub receipt: AdjustmentReceipt,
+}
+
+/// The caller's 金豆 in this community: balance and when they expire.
+#[utoipa::path(
+    tag = "points",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses((status = 200, body = MyBeans), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/points/me")]
+pub async fn my_beans(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+) -> AppResult<HttpResponse> {
+    let b = adjustments::balance(&state, ctx.community_id(), ctx.user.id()).await?;
+    let soon = Utc::now() + chrono::Duration::days(30);
+    Ok(HttpResponse::Ok().json(MyBeans {
+        community_id: ctx.community_id(),
+        balance: b.balance,
+        expiring_soon: b
+            .lots
+            .iter()
+            .filter(|(_, t)| *t <= soon)
+            .map(|(a, _)| a)
+            .sum(),
+        lots: b
+            .lots
+            .into_iter()
+            .map(|(amount, expires_at)| ExpiringLot { amount, expires_at })
+            .collect(),
+    }))
+}
+
+/// The caller's 金豆 history in this community, newest first, each line with its reason.
+#[utoipa::path(
+    tag = "points",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), PageQuery),
+    responses((status = 200, body = Page<HistoryItem>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/points/me/history")]
+pub async fn my_history(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let keyset = page.keyset()?;
+    let lines = adjustments::history(&state, ctx.community_id(), ctx.user.id(), keyset).await?;
+    let page = Page::from_rows(
+        lines,
+        keyset,
+        |l| l.posting_id,
+        |l| {
+            Ok(HistoryItem {
+                id: l.posting_id,
+                transaction_id: l.tx.id,
+                kind: l.tx.kind,
+                amount: l.amount,
+                reason: l.tx.reason,
+                ref_type: l.tx.ref_type,
+                ref_id: l.tx.ref_id,
+                created_at: l.tx.created_at,
+            })
+        },
+    )?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Awards (positive) or deducts (negative) beans by hand, with a reason (community admins).
+/// Requires an `Idempotency-Key` header: a retry with the same key and body gets the first
+/// answer back and moves nothing; the same key with a different body is refused.
+#[utoipa::path(
+    tag = "points",
+    security(("bearer" = [])),
+    params(
+        ("community_id" = i64, Path),
+        ("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per adjustment"),
+    ),
+    request_body = NewAdjustment,
+    responses(
+        (status = 201, body = AdjustmentReceipt),
+        (status = 400, description = "INVALID_PARAMETER (Idempotency-Key)", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "INSUFFICIENT_BEANS, IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/points/adjustments")]
+pub async fn create_adjustment(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+    key: IdempotencyKey,
+    body: Body<NewAdjustment>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let receipt = adjustments::adjust(
+        &state,
+        &ctx.user,
+        ctx.community_id(),
+        b.user_id,
+        b.amount,
+        &b.reason,
+        &key.0,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(receipt))
+}
+
+/// The audit trail of manual adjustments, newest first: who, whom, how many, why.
+#[utoipa::path(
+    tag = "points",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), PageQuery),
+    responses((status = 200, body = Page<AdjustmentItem>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/points/adjustments")]
+pub async fn list_adjustments(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let keyset = page.keyset()?;
+    let rows = adjustments::list(&state, ctx.community_id(), keyset).await?;
+    let page = Page::from_rows(
+        rows,
+        keyset,
+        |(id, _)| *id,
+        |(id, receipt)| Ok(AdjustmentItem { id, receipt }),
+    )?;
+    Ok(HttpResponse::Ok().json(page))
+}
