@@ -75,7 +75,9 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::points::routes::my_beans)
         .service(crate::points::routes::my_history)
         .service(crate::points::routes::create_adjustment)
-        .service(crate::points::routes::list_adjustments);
+        .service(crate::points::routes::list_adjustments)
+        .service(crate::points::routes::list_rules)
+        .service(crate::points::routes::set_rule);
 }
 
 /// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.

@@ -5,6 +5,8 @@ pub mod bean_lot;
 pub mod building;
 pub mod community;
 pub mod district;
+pub mod earning_award;
+pub mod earning_rule;
 pub mod grid;
 pub mod household;
 pub mod ledger_account;

@@ -30,6 +30,8 @@ impl AccountKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxKind {
+    /// Earned through a rule (wish fulfilled, approved service hours, …).
+    Award,
     ManualAward,
     ManualDeduct,
 }
@@ -37,6 +39,7 @@ pub enum TxKind {
 impl TxKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            TxKind::Award => "award",
             TxKind::ManualAward => "manual_award",
             TxKind::ManualDeduct => "manual_deduct",
         }

@@ -6,5 +6,6 @@
 //! key never moves beans twice; postings are never changed, mistakes are reversed.
 
 pub mod adjustments;
+pub mod earning;
 pub mod ledger;
 pub mod routes;

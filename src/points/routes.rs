@@ -1,7 +1,7 @@
 //! `/communities/{id}/points/*`: a resident's balance and history; admins' manual awards and
 //! deductions.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,6 +12,7 @@ use crate::http::body::Body;
 use crate::http::idempotency::IdempotencyKey;
 use crate::pagination::{Page, PageQuery};
 use crate::points::adjustments::{self, AdjustmentReceipt};
+use crate::points::earning::{self, EarnEvent, Rule};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -192,4 +193,72 @@ pub async fn list_adjustments(
         |(id, receipt)| Ok(AdjustmentItem { id, receipt }),
     )?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleView {
+    #[serde(flatten)]
+    pub rule: Rule,
+    pub updated_by: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn rule_view(m: crate::entities::earning_rule::Model) -> Option<RuleView> {
+    let event_kind = match m.event_kind.as_str() {
+        "wish_fulfilled" => EarnEvent::WishFulfilled,
+        "activity_hours" => EarnEvent::ActivityHours,
+        _ => return None,
+    };
+    Some(RuleView {
+        rule: Rule {
+            event_kind,
+            beans_per_unit: m.beans_per_unit,
+            daily_cap: m.daily_cap,
+            monthly_cap: m.monthly_cap,
+        },
+        updated_by: m.updated_by,
+        updated_at: m.updated_at,
+    })
+}
+
+/// How beans are earned in this community: per event kind, the beans and the caps.
+#[utoipa::path(
+    tag = "points",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses((status = 200, body = Vec<RuleView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/points/rules")]
+pub async fn list_rules(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+) -> AppResult<HttpResponse> {
+    let rules = earning::rules(&state, ctx.community_id()).await?;
+    Ok(HttpResponse::Ok().json(rules.into_iter().filter_map(rule_view).collect::<Vec<_>>()))
+}
+
+/// Sets the rule for one kind of event: beans per event (or per service hour) and the caps
+/// per person per day and per month (community admins).
+#[utoipa::path(
+    tag = "points",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    request_body = Rule,
+    responses(
+        (status = 200, body = RuleView),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[put("/communities/{community_id}/points/rules")]
+pub async fn set_rule(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+    body: Body<Rule>,
+) -> AppResult<HttpResponse> {
+    let saved = earning::set_rule(&state, ctx.user.id(), ctx.community_id(), &body.0).await?;
+    let view = rule_view(saved)
+        .ok_or_else(|| crate::error::AppError::Internal(anyhow::anyhow!("unknown rule kind")))?;
+    Ok(HttpResponse::Ok().json(view))
 }
