@@ -66,6 +66,13 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub codes: CodesSettings,
     pub notifications: NotificationSettings,
+    pub points: PointsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PointsSettings {
+    pub pay_code_ttl_secs: i64,
+    pub reversal_window_minutes: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -68,6 +68,26 @@ pub enum ErrorCode {
     ModerationDecided,
     /// The wallet does not hold enough beans.
     InsufficientBeans,
+    /// The pay code is unknown, used or expired: show a fresh one.
+    PayCodeInvalid,
+    /// The offer has no stock left.
+    OutOfStock,
+    /// The resident has redeemed this offer as often as it allows.
+    OfferLimitReached,
+    /// The offer is withdrawn or outside its validity period.
+    OfferUnavailable,
+    /// The merchant is suspended.
+    MerchantSuspended,
+    /// The resident's wallet is in a community this merchant does not serve.
+    CommunityNotServed,
+    /// The caller is not staff of this merchant.
+    NotMerchantStaff,
+    /// The redemption has already been reversed.
+    AlreadyReversed,
+    /// Too late for staff to reverse; ask a community admin.
+    ReversalWindowPassed,
+    /// The invitation code is unknown, used or expired.
+    InviteInvalid,
     /// The Idempotency-Key was already used for a different request.
     IdempotencyKeyReused,
     /// The code (mini-program code) has expired.
@@ -185,7 +205,14 @@ impl ErrorCode {
             | PhoneTaken
             | ModerationDecided
             | InsufficientBeans
-            | IdempotencyKeyReused => StatusCode::CONFLICT,
+            | IdempotencyKeyReused
+            | OutOfStock
+            | OfferLimitReached
+            | OfferUnavailable
+            | MerchantSuspended
+            | AlreadyReversed => StatusCode::CONFLICT,
+            PayCodeInvalid | InviteInvalid => StatusCode::GONE,
+            CommunityNotServed | NotMerchantStaff | ReversalWindowPassed => StatusCode::FORBIDDEN,
             CodeExpired | CodeRevoked => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited | WechatRateLimited => StatusCode::TOO_MANY_REQUESTS,

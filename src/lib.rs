@@ -16,6 +16,7 @@ pub mod entities;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod merchants;
 pub mod moderation;
 pub mod notifications;
 pub mod openapi;

@@ -77,7 +77,20 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::points::routes::create_adjustment)
         .service(crate::points::routes::list_adjustments)
         .service(crate::points::routes::list_rules)
-        .service(crate::points::routes::set_rule);
+        .service(crate::points::routes::set_rule)
+        .service(crate::merchants::routes::create_merchant)
+        .service(crate::merchants::routes::list_merchants)
+        .service(crate::merchants::routes::set_status)
+        .service(crate::merchants::routes::invite)
+        .service(crate::merchants::routes::join_staff)
+        .service(crate::merchants::routes::create_offer)
+        .service(crate::merchants::routes::merchant_offers)
+        .service(crate::merchants::routes::update_offer)
+        .service(crate::merchants::routes::community_offers)
+        .service(crate::merchants::routes::pay_code)
+        .service(crate::merchants::routes::redeem)
+        .service(crate::merchants::routes::get_receipt)
+        .service(crate::merchants::routes::reverse);
 }
 
 /// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.

@@ -7,6 +7,7 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_platform;
 mod m20261122_000003_ledger;
 mod m20261122_000004_earning;
+mod m20261122_000005_merchants;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_platform::Migration),
             Box::new(m20261122_000003_ledger::Migration),
             Box::new(m20261122_000004_earning::Migration),
+            Box::new(m20261122_000005_merchants::Migration),
         ]
     }
 }

@@ -43,6 +43,11 @@ impl CurrentUser {
         self.is_platform_admin() || self.has(Role::StreetAdmin, street_id)
     }
 
+    /// Whether the user works the counter of `merchant_id`.
+    pub fn is_staff_of(&self, merchant_id: i64) -> bool {
+        self.has(Role::MerchantStaff, merchant_id)
+    }
+
     pub fn require_platform_admin(&self) -> AppResult<()> {
         if self.is_platform_admin() {
             Ok(())

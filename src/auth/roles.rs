@@ -22,6 +22,9 @@ pub enum Role {
     StreetAdmin,
     /// Runs the platform: districts, streets, the first admins.
     PlatformAdmin,
+    /// 商户店员: redeems 金豆 at one merchant's counter (scope: the merchant). Joined through the
+    /// merchant's invitation code, never granted directly.
+    MerchantStaff,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,7 @@ pub enum Scope {
     Community,
     Street,
     Platform,
+    Merchant,
 }
 
 impl Role {
@@ -41,6 +45,7 @@ impl Role {
             Role::CommunityAdmin => "community_admin",
             Role::StreetAdmin => "street_admin",
             Role::PlatformAdmin => "platform_admin",
+            Role::MerchantStaff => "merchant_staff",
         }
     }
 
@@ -53,6 +58,7 @@ impl Role {
             Role::CommunityAdmin,
             Role::StreetAdmin,
             Role::PlatformAdmin,
+            Role::MerchantStaff,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -62,12 +68,14 @@ impl Role {
         match self {
             Role::StreetAdmin => Scope::Street,
             Role::PlatformAdmin => Scope::Platform,
+            Role::MerchantStaff => Scope::Merchant,
             _ => Scope::Community,
         }
     }
 
-    /// Whether the role can be granted (residents come from memberships instead).
+    /// Whether the role can be granted directly (residents come from memberships, merchant
+    /// staff from invitations).
     pub fn grantable(self) -> bool {
-        self != Role::Resident
+        !matches!(self, Role::Resident | Role::MerchantStaff)
     }
 }

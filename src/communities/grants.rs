@@ -28,6 +28,18 @@ async fn authorize(
                 .ok_or_else(|| AppError::validation("scope_id", "街道不存在"))?;
             Ok(())
         }
+        Scope::Merchant => {
+            let merchant = crate::entities::merchant::Entity::find_by_id(scope_id)
+                .one(&state.db)
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            let access = CommunityAccess::load(state, current, merchant.community_id).await?;
+            if crate::auth::extract::Admin::allows(&access) {
+                Ok(())
+            } else {
+                Err(AppError::forbidden())
+            }
+        }
         Scope::Community => {
             let access = CommunityAccess::load(state, current, scope_id).await?;
             if crate::auth::extract::Admin::allows(&access) {
@@ -50,7 +62,7 @@ pub async fn grant(
     if !role.grantable() {
         return Err(AppError::validation(
             "role",
-            "居民身份由社区审核加入产生，不能直接授予",
+            "居民身份由社区审核产生，商户店员通过邀请码加入，均不能直接授予",
         ));
     }
     let scope_id = if role.scope() == Scope::Platform {

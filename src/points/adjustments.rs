@@ -84,6 +84,7 @@ pub async fn adjust(
             ref_type: Some("user"),
             ref_id: Some(user_id),
             created_by: Some(admin.id()),
+            reverses_id: None,
             legs: vec![
                 Leg {
                     account: wallet.clone(),

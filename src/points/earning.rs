@@ -195,6 +195,7 @@ pub async fn award(state: &AppState, req: AwardRequest<'_>) -> AppResult<earning
                 ref_type: req.ref_type,
                 ref_id: req.ref_id,
                 created_by: None,
+                reverses_id: None,
                 legs: vec![
                     Leg {
                         account: wallet,

@@ -17,6 +17,8 @@ pub enum AccountKind {
     Wallet,
     /// The community's source of beans: it goes negative by what has been issued.
     Issuing,
+    /// What a merchant has taken in and not yet settled.
+    Merchant,
 }
 
 impl AccountKind {
@@ -24,6 +26,7 @@ impl AccountKind {
         match self {
             AccountKind::Wallet => "wallet",
             AccountKind::Issuing => "issuing",
+            AccountKind::Merchant => "merchant",
         }
     }
 }
@@ -34,6 +37,10 @@ pub enum TxKind {
     Award,
     ManualAward,
     ManualDeduct,
+    /// Spent at a merchant's counter.
+    Redemption,
+    /// Undoes an earlier transaction; `reverses_id` points at it.
+    Reversal,
 }
 
 impl TxKind {
@@ -42,6 +49,8 @@ impl TxKind {
             TxKind::Award => "award",
             TxKind::ManualAward => "manual_award",
             TxKind::ManualDeduct => "manual_deduct",
+            TxKind::Redemption => "redemption",
+            TxKind::Reversal => "reversal",
         }
     }
 }
@@ -118,6 +127,8 @@ pub struct NewTransaction<'a> {
     pub ref_type: Option<&'a str>,
     pub ref_id: Option<i64>,
     pub created_by: Option<i64>,
+    /// For a reversal: the transaction it undoes (at most one reversal each).
+    pub reverses_id: Option<i64>,
     pub legs: Vec<Leg>,
 }
 
@@ -149,7 +160,7 @@ pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResu
         kind: Set(new.kind.as_str().to_owned()),
         idempotency_key: Set(new.key.to_owned()),
         request_hash: Set(new.request_hash.clone()),
-        reverses_id: Set(None),
+        reverses_id: Set(new.reverses_id),
         reason: Set(new.reason.to_owned()),
         ref_type: Set(new.ref_type.map(str::to_owned)),
         ref_id: Set(new.ref_id),

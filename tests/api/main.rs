@@ -12,6 +12,7 @@ mod content;
 mod errors;
 mod helpers;
 mod me;
+mod merchants;
 mod openapi;
 mod outbox;
 mod points;

@@ -1,0 +1,7 @@
+//! Merchants that accept 金豆: admitted by a community, staffed through invitation codes,
+//! selling offers with stock, limits and validity, and redeeming residents' beans at the
+//! counter by scanning the resident's one-minute pay code (付款码).
+
+pub mod redemption;
+pub mod routes;
+pub mod service;

@@ -1,0 +1,387 @@
+//! Redemption at the counter: the resident shows a one-minute, single-use pay code; staff scan
+//! it with the offer (or an amount) and an Idempotency-Key. One short database transaction
+//! debits the wallet, credits the merchant, takes one from stock and marks the code used —
+//! or, if anything is refused, writes nothing.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::extract::CurrentUser;
+use crate::entities::{ledger_transaction, membership, merchant, offer, pay_code, redemption};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
+use crate::state::AppState;
+
+const PAY_CODE_DIGITS: usize = 18;
+
+/// A fresh pay code for a verified resident of `community_id`.
+pub async fn issue_pay_code(
+    state: &AppState,
+    current: &CurrentUser,
+    community_id: i64,
+) -> AppResult<(String, DateTime<Utc>)> {
+    let resident = membership::Entity::find()
+        .filter(membership::Column::CommunityId.eq(community_id))
+        .filter(membership::Column::UserId.eq(current.id()))
+        .filter(membership::Column::Status.eq("verified"))
+        .one(&state.db)
+        .await?;
+    if resident.is_none() {
+        return Err(AppError::not_found());
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(anyhow::anyhow!("random: {e}")))?;
+    let code = format!(
+        "{:018}",
+        u64::from_le_bytes(bytes) % 1_000_000_000_000_000_000
+    );
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::seconds(state.settings.points.pay_code_ttl_secs);
+    pay_code::ActiveModel {
+        code_hash: Set(state.crypto.lookup_hash("pay-code", &code)),
+        user_id: Set(current.id()),
+        community_id: Set(community_id),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await?;
+    Ok((code, expires_at))
+}
+
+/// What both sides see of a redemption.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Receipt {
+    pub redemption_id: i64,
+    pub transaction_id: i64,
+    pub merchant_id: i64,
+    pub merchant_name: String,
+    pub offer_id: Option<i64>,
+    pub offer_name: Option<String>,
+    pub user_id: i64,
+    pub amount: i64,
+    /// completed or reversed.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct RedeemRequest {
+    pub merchant_id: i64,
+    pub pay_code: String,
+    pub offer_id: Option<i64>,
+    pub amount: Option<i64>,
+}
+
+fn code_invalid() -> AppError {
+    AppError::new(
+        ErrorCode::PayCodeInvalid,
+        "付款码无效或已过期，请刷新后重试",
+    )
+}
+
+pub async fn redeem(
+    state: &AppState,
+    staff: &CurrentUser,
+    req: RedeemRequest,
+    client_key: &str,
+) -> AppResult<Receipt> {
+    if !staff.is_staff_of(req.merchant_id) {
+        return Err(AppError::new(
+            ErrorCode::NotMerchantStaff,
+            "您不是该商户的店员",
+        ));
+    }
+    let shop = merchant::Entity::find_by_id(req.merchant_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if shop.status != "active" {
+        return Err(AppError::new(
+            ErrorCode::MerchantSuspended,
+            "该商户已暂停兑换",
+        ));
+    }
+    if req.pay_code.len() != PAY_CODE_DIGITS || !req.pay_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AppError::validation("pay_code", "付款码须为 18 位数字"));
+    }
+    let offer = match (req.offer_id, req.amount) {
+        (Some(id), None) => Some(
+            offer::Entity::find_by_id(id)
+                .filter(offer::Column::MerchantId.eq(shop.id))
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| AppError::validation("offer_id", "该商户没有这个商品"))?,
+        ),
+        (None, Some(amount)) if (1..=100_000).contains(&amount) => None,
+        (None, Some(_)) => {
+            return Err(AppError::validation(
+                "amount",
+                "金额须在 1 到 100000 金豆之间",
+            ));
+        }
+        _ => {
+            return Err(AppError::validation(
+                "offer_id",
+                "请选择商品或填写金额（二选一）",
+            ));
+        }
+    };
+    let amount = offer.as_ref().map(|o| o.price).or(req.amount).unwrap_or(0);
+    let code = pay_code::Entity::find()
+        .filter(pay_code::Column::CodeHash.eq(state.crypto.lookup_hash("pay-code", &req.pay_code)))
+        .one(&state.db)
+        .await?
+        .ok_or_else(code_invalid)?;
+    if code.community_id != shop.community_id {
+        return Err(AppError::new(
+            ErrorCode::CommunityNotServed,
+            "该商户不接受您所在社区的金豆",
+        ));
+    }
+    let request_hash = ledger::request_hash(&serde_json::json!({
+        "merchant_id": shop.id, "pay_code": req.pay_code, "offer_id": req.offer_id, "amount": amount,
+    }));
+    let key = format!("redeem:{}:{client_key}", shop.id);
+    let now = Utc::now();
+
+    let txn = crate::db::begin_write(&state.db).await?;
+    let wallet =
+        ledger::account(&txn, shop.community_id, AccountKind::Wallet, code.user_id).await?;
+    let till = ledger::account(&txn, shop.community_id, AccountKind::Merchant, shop.id).await?;
+    let reason = match &offer {
+        Some(o) => format!("{} · {}", shop.name, o.name),
+        None => format!("{} · 金豆消费", shop.name),
+    };
+    let posted = ledger::post(
+        &txn,
+        NewTransaction {
+            community_id: shop.community_id,
+            kind: TxKind::Redemption,
+            key: &key,
+            request_hash,
+            reason: &reason,
+            ref_type: Some("merchant"),
+            ref_id: Some(shop.id),
+            created_by: Some(staff.id()),
+            reverses_id: None,
+            legs: vec![
+                Leg {
+                    account: wallet,
+                    amount: -amount,
+                },
+                Leg {
+                    account: till,
+                    amount,
+                },
+            ],
+        },
+    )
+    .await?;
+    let tx = match posted {
+        Posted::Replay(tx) => {
+            txn.rollback().await?;
+            return stored(&tx);
+        }
+        Posted::New(tx) => tx,
+    };
+    let used = pay_code::Entity::update_many()
+        .col_expr(pay_code::Column::UsedAt, Expr::value(now))
+        .filter(pay_code::Column::Id.eq(code.id))
+        .filter(pay_code::Column::UsedAt.is_null())
+        .filter(pay_code::Column::ExpiresAt.gt(now))
+        .exec(&txn)
+        .await?;
+    if used.rows_affected != 1 {
+        return Err(code_invalid());
+    }
+    if let Some(o) = &offer {
+        let live = o.active
+            && o.valid_from.is_none_or(|t| t <= now)
+            && o.valid_until.is_none_or(|t| t > now);
+        if !live {
+            return Err(AppError::new(
+                ErrorCode::OfferUnavailable,
+                "该商品已下架或不在兑换期内",
+            ));
+        }
+        if let Some(limit) = o.per_resident_limit {
+            // The wallet row is locked by the debit above: this resident's redemptions of the
+            // offer are counted one at a time.
+            let taken = redemption::Entity::find()
+                .filter(redemption::Column::OfferId.eq(o.id))
+                .filter(redemption::Column::UserId.eq(code.user_id))
+                .filter(redemption::Column::Status.eq("completed"))
+                .count(&txn)
+                .await?;
+            if taken as i64 >= limit {
+                return Err(AppError::new(
+                    ErrorCode::OfferLimitReached,
+                    "已达到该商品的每人兑换上限",
+                ));
+            }
+        }
+        if o.stock.is_some() {
+            let took = offer::Entity::update_many()
+                .col_expr(offer::Column::Stock, Expr::col(offer::Column::Stock).sub(1))
+                .filter(offer::Column::Id.eq(o.id))
+                .filter(offer::Column::Stock.gt(0))
+                .exec(&txn)
+                .await?;
+            if took.rows_affected != 1 {
+                return Err(AppError::new(ErrorCode::OutOfStock, "该商品已兑完"));
+            }
+        }
+    }
+    let row = redemption::ActiveModel {
+        merchant_id: Set(shop.id),
+        offer_id: Set(offer.as_ref().map(|o| o.id)),
+        user_id: Set(code.user_id),
+        community_id: Set(shop.community_id),
+        amount: Set(amount),
+        staff_id: Set(staff.id()),
+        transaction_id: Set(tx.id),
+        status: Set("completed".into()),
+        reversal_transaction_id: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let receipt = Receipt {
+        redemption_id: row.id,
+        transaction_id: tx.id,
+        merchant_id: shop.id,
+        merchant_name: shop.name.clone(),
+        offer_id: offer.as_ref().map(|o| o.id),
+        offer_name: offer.as_ref().map(|o| o.name.clone()),
+        user_id: code.user_id,
+        amount,
+        status: "completed".into(),
+        created_at: now,
+    };
+    let json = serde_json::to_value(&receipt).map_err(|e| AppError::Internal(e.into()))?;
+    ledger::store_response(&txn, tx.id, &json).await?;
+    txn.commit().await?;
+    Ok(receipt)
+}
+
+fn stored(tx: &ledger_transaction::Model) -> AppResult<Receipt> {
+    let body = tx.response.as_deref().ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!("transaction {} has no receipt", tx.id))
+    })?;
+    serde_json::from_str(body).map_err(|e| AppError::Internal(e.into()))
+}
+
+/// The receipt as it stands now, for the resident, the merchant's staff or its admins.
+pub async fn receipt(
+    state: &AppState,
+    current: &CurrentUser,
+    redemption_id: i64,
+) -> AppResult<Receipt> {
+    let r = redemption::Entity::find_by_id(redemption_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if r.user_id != current.id() {
+        crate::merchants::service::staffed(state, current, r.merchant_id).await?;
+    }
+    let tx = ledger_transaction::Entity::find_by_id(r.transaction_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let mut receipt = stored(&tx)?;
+    receipt.status = r.status;
+    Ok(receipt)
+}
+
+/// Reverses a redemption: beans back to the wallet, off the merchant's account, one back into
+/// stock. Staff within the window, community admins at any time; once.
+pub async fn reverse(
+    state: &AppState,
+    current: &CurrentUser,
+    redemption_id: i64,
+) -> AppResult<Receipt> {
+    let r = redemption::Entity::find_by_id(redemption_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let is_admin = crate::merchants::service::managed(state, current, r.merchant_id)
+        .await
+        .is_ok();
+    if !is_admin {
+        if !current.is_staff_of(r.merchant_id) {
+            return Err(AppError::not_found());
+        }
+        let window = chrono::Duration::minutes(state.settings.points.reversal_window_minutes);
+        if Utc::now() - r.created_at > window {
+            return Err(AppError::new(
+                ErrorCode::ReversalWindowPassed,
+                "已超过店员可撤销的时限，请联系社区管理员",
+            ));
+        }
+    }
+    let txn = crate::db::begin_write(&state.db).await?;
+    let flipped = redemption::Entity::update_many()
+        .col_expr(redemption::Column::Status, Expr::value("reversed"))
+        .filter(redemption::Column::Id.eq(r.id))
+        .filter(redemption::Column::Status.eq("completed"))
+        .exec(&txn)
+        .await?;
+    if flipped.rows_affected != 1 {
+        return Err(AppError::new(ErrorCode::AlreadyReversed, "该笔兑换已撤销"));
+    }
+    let wallet = ledger::account(&txn, r.community_id, AccountKind::Wallet, r.user_id).await?;
+    let till = ledger::account(&txn, r.community_id, AccountKind::Merchant, r.merchant_id).await?;
+    let key = format!("reverse:{}", r.id);
+    let posted = ledger::post(
+        &txn,
+        NewTransaction {
+            community_id: r.community_id,
+            kind: TxKind::Reversal,
+            key: &key,
+            request_hash: ledger::request_hash(&serde_json::json!({"redemption": r.id})),
+            reason: "撤销兑换",
+            ref_type: Some("redemption"),
+            ref_id: Some(r.id),
+            created_by: Some(current.id()),
+            reverses_id: Some(r.transaction_id),
+            legs: vec![
+                Leg {
+                    account: till,
+                    amount: -r.amount,
+                },
+                Leg {
+                    account: wallet,
+                    amount: r.amount,
+                },
+            ],
+        },
+    )
+    .await?;
+    let Posted::New(tx) = posted else {
+        return Err(AppError::new(ErrorCode::AlreadyReversed, "该笔兑换已撤销"));
+    };
+    if let Some(offer_id) = r.offer_id {
+        offer::Entity::update_many()
+            .col_expr(offer::Column::Stock, Expr::col(offer::Column::Stock).add(1))
+            .filter(offer::Column::Id.eq(offer_id))
+            .filter(offer::Column::Stock.is_not_null())
+            .exec(&txn)
+            .await?;
+    }
+    redemption::Entity::update_many()
+        .col_expr(
+            redemption::Column::ReversalTransactionId,
+            Expr::value(tx.id),
+        )
+        .filter(redemption::Column::Id.eq(r.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    receipt(state, current, r.id).await
+}

@@ -1,0 +1,452 @@
+//! Merchant endpoints: admitting merchants, staff invitations, offers, pay codes, redemption at
+//! the counter, receipts and reversals.
+
+use actix_web::{HttpResponse, get, patch, post, put, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::extract::{Admin, CurrentUser, InCommunity, Member};
+use crate::entities::{merchant, offer};
+use crate::error::{AppResult, ErrorBody};
+use crate::http::body::Body;
+use crate::http::idempotency::IdempotencyKey;
+use crate::merchants::redemption::{self, Receipt, RedeemRequest};
+use crate::merchants::service::{self, NewMerchant, OfferInput};
+use crate::pagination::{Page, PageQuery};
+use crate::state::AppState;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantInput {
+    #[schema(example = "惠民超市")]
+    pub name: String,
+    pub address: String,
+    #[schema(example = "超市")]
+    pub category: String,
+    /// The shop's business contact.
+    pub contact: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MerchantView {
+    pub id: i64,
+    pub community_id: i64,
+    pub name: String,
+    pub address: String,
+    pub category: String,
+    pub contact: String,
+    /// active or suspended.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<merchant::Model> for MerchantView {
+    fn from(m: merchant::Model) -> Self {
+        Self {
+            id: m.id,
+            community_id: m.community_id,
+            name: m.name,
+            address: m.address,
+            category: m.category,
+            contact: m.contact,
+            status: m.status,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusInput {
+    /// active or suspended.
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Invitation {
+    /// Give this to the new member of staff; it is shown only once.
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinStaff {
+    pub code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOffer {
+    #[schema(example = "大米 5kg")]
+    pub name: String,
+    /// Beans per redemption.
+    pub price: i64,
+    /// Absent: unlimited.
+    pub stock: Option<i64>,
+    pub per_resident_limit: Option<i64>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// An upload of the merchant's community.
+    pub photo_upload_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferChange {
+    pub stock: Option<i64>,
+    pub active: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OfferView {
+    pub id: i64,
+    pub merchant_id: i64,
+    pub merchant_name: Option<String>,
+    pub name: String,
+    pub price: i64,
+    pub stock: Option<i64>,
+    pub per_resident_limit: Option<i64>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub photo_upload_id: Option<String>,
+    pub active: bool,
+}
+
+fn offer_view(o: offer::Model, merchant_name: Option<String>) -> OfferView {
+    OfferView {
+        id: o.id,
+        merchant_id: o.merchant_id,
+        merchant_name,
+        name: o.name,
+        price: o.price,
+        stock: o.stock,
+        per_resident_limit: o.per_resident_limit,
+        valid_from: o.valid_from,
+        valid_until: o.valid_until,
+        photo_upload_id: o.photo_upload_id,
+        active: o.active,
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PayCodeQuery {
+    /// The community whose beans to spend.
+    pub community_id: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PayCode {
+    /// 18 digits, shown as a QR code and as a number; works once, until `expires_at`.
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRedemption {
+    pub merchant_id: i64,
+    /// The resident's pay code, as scanned.
+    pub pay_code: String,
+    /// The offer redeemed — or give `amount` instead.
+    pub offer_id: Option<i64>,
+    /// Beans to take, when no offer is chosen.
+    pub amount: Option<i64>,
+}
+
+/// Admits a merchant to the community (community admins).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    request_body = MerchantInput,
+    responses((status = 201, body = MerchantView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[post("/communities/{community_id}/merchants")]
+pub async fn create_merchant(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+    body: Body<MerchantInput>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let m = service::create(
+        &state,
+        &ctx.user,
+        ctx.community_id(),
+        NewMerchant {
+            name: &b.name,
+            address: &b.address,
+            category: &b.category,
+            contact: &b.contact,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(MerchantView::from(m)))
+}
+
+/// The community's merchants (its members).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), PageQuery),
+    responses((status = 200, body = Page<MerchantView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/merchants")]
+pub async fn list_merchants(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let keyset = page.keyset()?;
+    let rows = service::list(&state, ctx.community_id(), keyset).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        keyset,
+        |m| m.id,
+        |m| Ok(MerchantView::from(m)),
+    )?))
+}
+
+/// Suspends or reactivates a merchant (its community's admins).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path)),
+    request_body = StatusInput,
+    responses((status = 200, body = MerchantView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[put("/merchants/{merchant_id}/status")]
+pub async fn set_status(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<StatusInput>,
+) -> AppResult<HttpResponse> {
+    let m = service::set_status(&state, &user, path.into_inner(), &body.0.status).await?;
+    Ok(HttpResponse::Ok().json(MerchantView::from(m)))
+}
+
+/// Makes a one-time invitation code for a member of staff (its community's admins).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path)),
+    responses((status = 201, body = Invitation), (status = 404, body = ErrorBody))
+)]
+#[post("/merchants/{merchant_id}/invites")]
+pub async fn invite(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let (code, expires_at) = service::invite(&state, &user, path.into_inner()).await?;
+    Ok(HttpResponse::Created().json(Invitation { code, expires_at }))
+}
+
+/// Joins a merchant's staff with an invitation code.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    request_body = JoinStaff,
+    responses((status = 200, body = MerchantView), (status = 410, description = "INVITE_INVALID", body = ErrorBody))
+)]
+#[post("/merchant/staff/join")]
+pub async fn join_staff(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: Body<JoinStaff>,
+) -> AppResult<HttpResponse> {
+    let m = service::accept_invite(&state, &user, &body.0.code).await?;
+    Ok(HttpResponse::Ok().json(MerchantView::from(m)))
+}
+
+/// Adds an offer (the merchant's staff or its community's admins).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path)),
+    request_body = NewOffer,
+    responses((status = 201, body = OfferView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[post("/merchants/{merchant_id}/offers")]
+pub async fn create_offer(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<NewOffer>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let o = service::create_offer(
+        &state,
+        &user,
+        path.into_inner(),
+        OfferInput {
+            name: b.name,
+            price: b.price,
+            stock: b.stock,
+            per_resident_limit: b.per_resident_limit,
+            valid_from: b.valid_from,
+            valid_until: b.valid_until,
+            photo_upload_id: b.photo_upload_id,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(offer_view(o, None)))
+}
+
+/// All of a merchant's offers, withdrawn ones too (its staff and admins).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path)),
+    responses((status = 200, body = Vec<OfferView>), (status = 404, body = ErrorBody))
+)]
+#[get("/merchants/{merchant_id}/offers")]
+pub async fn merchant_offers(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let rows = service::offers_of(&state, &user, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(
+        rows.into_iter()
+            .map(|o| offer_view(o, None))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Restocks or withdraws an offer.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("offer_id" = i64, Path)),
+    request_body = OfferChange,
+    responses((status = 200, body = OfferView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[patch("/offers/{offer_id}")]
+pub async fn update_offer(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<OfferChange>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let o = service::update_offer(&state, &user, path.into_inner(), b.stock, b.active).await?;
+    Ok(HttpResponse::Ok().json(offer_view(o, None)))
+}
+
+/// The offers a resident can use now in this community.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses((status = 200, body = Vec<OfferView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/offers")]
+pub async fn community_offers(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+) -> AppResult<HttpResponse> {
+    let rows = service::offers_for_residents(&state, ctx.community_id()).await?;
+    Ok(HttpResponse::Ok().json(
+        rows.into_iter()
+            .map(|(o, m)| offer_view(o, Some(m.name)))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A fresh pay code (付款码) for spending this community's beans: about a minute, once.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(PayCodeQuery),
+    responses((status = 200, body = PayCode), (status = 404, description = "not a verified resident of the community", body = ErrorBody))
+)]
+#[get("/me/pay-code")]
+pub async fn pay_code(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<PayCodeQuery>,
+) -> AppResult<HttpResponse> {
+    let (code, expires_at) = redemption::issue_pay_code(&state, &user, query.community_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(PayCode { code, expires_at }))
+}
+
+/// Staff scan a resident's pay code: the wallet is debited, the merchant credited, one taken
+/// from stock. Requires `Idempotency-Key`: a retry returns the same receipt.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per redemption")),
+    request_body = NewRedemption,
+    responses(
+        (status = 201, body = Receipt),
+        (status = 403, description = "NOT_MERCHANT_STAFF, COMMUNITY_NOT_SERVED", body = ErrorBody),
+        (status = 409, description = "INSUFFICIENT_BEANS, OUT_OF_STOCK, OFFER_LIMIT_REACHED, OFFER_UNAVAILABLE, MERCHANT_SUSPENDED, IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 410, description = "PAY_CODE_INVALID", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/merchant/redemptions")]
+pub async fn redeem(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    key: IdempotencyKey,
+    body: Body<NewRedemption>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let receipt = redemption::redeem(
+        &state,
+        &user,
+        RedeemRequest {
+            merchant_id: b.merchant_id,
+            pay_code: b.pay_code,
+            offer_id: b.offer_id,
+            amount: b.amount,
+        },
+        &key.0,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(receipt))
+}
+
+/// A redemption's receipt (the resident, the merchant's staff and admins).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("redemption_id" = i64, Path)),
+    responses((status = 200, body = Receipt), (status = 404, body = ErrorBody))
+)]
+#[get("/redemptions/{redemption_id}")]
+pub async fn get_receipt(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(redemption::receipt(&state, &user, path.into_inner()).await?))
+}
+
+/// Reverses a redemption (staff within the window, community admins any time).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("redemption_id" = i64, Path)),
+    responses(
+        (status = 200, body = Receipt),
+        (status = 403, description = "REVERSAL_WINDOW_PASSED", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "ALREADY_REVERSED, INSUFFICIENT_BEANS", body = ErrorBody),
+    )
+)]
+#[post("/redemptions/{redemption_id}/reverse")]
+pub async fn reverse(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(redemption::reverse(&state, &user, path.into_inner()).await?))
+}

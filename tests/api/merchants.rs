@@ -1,0 +1,524 @@
+//! Merchants and counter redemption: the races for the last bean and the last item, every
+//! refusal writing nothing, idempotent retries, receipts and reversals.
+
+use linli::entities::{ledger_transaction, offer, pay_code, redemption};
+use linli::points::ledger::verify;
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+struct Shop {
+    w: World,
+    merchant_id: i64,
+    staff: TestUser,
+}
+
+async fn shop(app: &TestApp) -> Shop {
+    let w = world(app).await;
+    let made = app
+        .post(
+            &format!("/api/v1/communities/{}/merchants", w.community_a),
+            &w.admin_a.token,
+            json!({"name": "惠民超市", "address": "人民路1号", "category": "超市", "contact": "0871-1234567"}),
+        )
+        .await;
+    let merchant_id = made.assert_status(201)["id"].as_i64().unwrap();
+    let invite = app
+        .post(
+            &format!("/api/v1/merchants/{merchant_id}/invites"),
+            &w.admin_a.token,
+            json!({}),
+        )
+        .await;
+    let code = invite.assert_status(201)["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let staff = app.login("cashier").await;
+    app.post(
+        "/api/v1/merchant/staff/join",
+        &staff.token,
+        json!({"code": code}),
+    )
+    .await
+    .assert_status(200);
+    // An invitation works once.
+    let other = app.login("latecomer").await;
+    app.post(
+        "/api/v1/merchant/staff/join",
+        &other.token,
+        json!({"code": code}),
+    )
+    .await
+    .assert_error(410, "INVITE_INVALID");
+    Shop {
+        w,
+        merchant_id,
+        staff,
+    }
+}
+
+async fn funded_resident(app: &TestApp, s: &Shop, name: &str, beans: i64) -> TestUser {
+    let r = app.login(name).await;
+    verified_resident(app, &r, s.w.community_a, &s.w.admin_a).await;
+    if beans > 0 {
+        let res = app
+            .http
+            .post(format!(
+                "{}/api/v1/communities/{}/points/adjustments",
+                app.address, s.w.community_a
+            ))
+            .bearer_auth(&s.w.admin_a.token)
+            .header("Idempotency-Key", format!("fund-{name}"))
+            .json(&json!({"user_id": r.id, "amount": beans, "reason": "志愿服务奖励"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    r
+}
+
+async fn pay_code_for(app: &TestApp, community: i64, user: &TestUser) -> String {
+    let reply = app
+        .get(
+            &format!("/api/v1/me/pay-code?community_id={community}"),
+            &user.token,
+        )
+        .await;
+    reply.assert_status(200)["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn redeem(app: &TestApp, staff: &str, key: &str, body: Value) -> Reply {
+    let res = app
+        .http
+        .post(format!("{}/api/v1/merchant/redemptions", app.address))
+        .bearer_auth(staff)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(res).await
+}
+
+async fn new_offer(app: &TestApp, s: &Shop, body: Value) -> i64 {
+    let made = app
+        .post(
+            &format!("/api/v1/merchants/{}/offers", s.merchant_id),
+            &s.staff.token,
+            body,
+        )
+        .await;
+    made.assert_status(201)["id"].as_i64().unwrap()
+}
+
+async fn balance(app: &TestApp, community: i64, user: &TestUser) -> i64 {
+    app.get(
+        &format!("/api/v1/communities/{community}/points/me"),
+        &user.token,
+    )
+    .await
+    .body["balance"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn tx_count(app: &TestApp) -> u64 {
+    ledger_transaction::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap()
+}
+
+async fn books_are_right(app: &TestApp) {
+    let problems = verify(&app.state.db).await.unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[tokio::test]
+async fn two_hundred_redemptions_race_for_one_hundred_beans() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let resident = funded_resident(&app, &s, "shopper", 100).await;
+    let mut codes = Vec::new();
+    for _ in 0..200 {
+        codes.push(pay_code_for(&app, s.w.community_a, &resident).await);
+    }
+    let mut tasks = Vec::new();
+    for (i, code) in codes.into_iter().enumerate() {
+        let http = app.http.clone();
+        let url = format!("{}/api/v1/merchant/redemptions", app.address);
+        let token = s.staff.token.clone();
+        let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 10});
+        tasks.push(tokio::spawn(async move {
+            let res = http
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("race-{i}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            TestApp::reply(res).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status.as_u16() == 201 {
+            won += 1;
+        } else {
+            r.assert_error(409, "INSUFFICIENT_BEANS");
+        }
+    }
+    assert_eq!(won, 10);
+    assert_eq!(balance(&app, s.w.community_a, &resident).await, 0);
+    assert_eq!(tx_count(&app).await, 11);
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
+async fn forty_buyers_race_for_five_in_stock() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let offer_id = new_offer(
+        &app,
+        &s,
+        json!({"name": "大米 5kg", "price": 20, "stock": 5}),
+    )
+    .await;
+    let mut buyers = Vec::new();
+    for i in 0..40 {
+        let r = funded_resident(&app, &s, &format!("buyer{i}"), 50).await;
+        let code = pay_code_for(&app, s.w.community_a, &r).await;
+        buyers.push(code);
+    }
+    let mut tasks = Vec::new();
+    for (i, code) in buyers.into_iter().enumerate() {
+        let http = app.http.clone();
+        let url = format!("{}/api/v1/merchant/redemptions", app.address);
+        let token = s.staff.token.clone();
+        let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "offer_id": offer_id});
+        tasks.push(tokio::spawn(async move {
+            let res = http
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("stock-{i}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            TestApp::reply(res).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status.as_u16() == 201 {
+            won += 1;
+        } else {
+            r.assert_error(409, "OUT_OF_STOCK");
+        }
+    }
+    assert_eq!(won, 5);
+    let left = offer::Entity::find_by_id(offer_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(left.stock, Some(0));
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
+async fn every_refusal_writes_nothing() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let a = s.w.community_a;
+    let resident = funded_resident(&app, &s, "careful", 100).await;
+    let rice = new_offer(
+        &app,
+        &s,
+        json!({"name": "大米", "price": 20, "stock": 10, "per_resident_limit": 1}),
+    )
+    .await;
+    let old = new_offer(
+        &app,
+        &s,
+        json!({"name": "月饼", "price": 5,
+        "valid_from": "2020-09-01T00:00:00Z", "valid_until": "2020-10-01T00:00:00Z"}),
+    )
+    .await;
+
+    // One good redemption of the limited offer.
+    let code = pay_code_for(&app, a, &resident).await;
+    redeem(
+        &app,
+        &s.staff.token,
+        "ok-1",
+        json!({"merchant_id": s.merchant_id, "pay_code": code, "offer_id": rice}),
+    )
+    .await
+    .assert_status(201);
+    let before = tx_count(&app).await;
+    let stock_before = offer::Entity::find_by_id(rice)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .stock;
+
+    // Reused code.
+    redeem(
+        &app,
+        &s.staff.token,
+        "reuse",
+        json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 1}),
+    )
+    .await
+    .assert_error(410, "PAY_CODE_INVALID");
+    // Unknown code, malformed code.
+    redeem(
+        &app,
+        &s.staff.token,
+        "unknown",
+        json!({"merchant_id": s.merchant_id, "pay_code": "123456789012345678", "amount": 1}),
+    )
+    .await
+    .assert_error(410, "PAY_CODE_INVALID");
+    redeem(
+        &app,
+        &s.staff.token,
+        "short",
+        json!({"merchant_id": s.merchant_id, "pay_code": "12ab", "amount": 1}),
+    )
+    .await
+    .assert_error(422, "VALIDATION_FAILED");
+    // Expired code.
+    let stale = pay_code_for(&app, a, &resident).await;
+    for row in pay_code::Entity::find().all(&app.state.db).await.unwrap() {
+        if row.used_at.is_none() {
+            let mut row: pay_code::ActiveModel = row.into();
+            row.expires_at = Set(chrono::Utc::now() - chrono::Duration::seconds(1));
+            row.update(&app.state.db).await.unwrap();
+        }
+    }
+    redeem(
+        &app,
+        &s.staff.token,
+        "stale",
+        json!({"merchant_id": s.merchant_id, "pay_code": stale, "amount": 1}),
+    )
+    .await
+    .assert_error(410, "PAY_CODE_INVALID");
+    // Over the per-resident limit, insufficient beans, expired offer, neither offer nor amount.
+    let cases = [
+        (json!({"offer_id": rice}), 409, "OFFER_LIMIT_REACHED"),
+        (json!({"amount": 81}), 409, "INSUFFICIENT_BEANS"),
+        (json!({"offer_id": old}), 409, "OFFER_UNAVAILABLE"),
+        (json!({}), 422, "VALIDATION_FAILED"),
+        (
+            json!({"offer_id": rice, "amount": 3}),
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (json!({"offer_id": 999999}), 422, "VALIDATION_FAILED"),
+    ];
+    for (i, (extra, status, code_name)) in cases.into_iter().enumerate() {
+        let code = pay_code_for(&app, a, &resident).await;
+        let mut body = json!({"merchant_id": s.merchant_id, "pay_code": code});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        redeem(&app, &s.staff.token, &format!("case-{i}"), body)
+            .await
+            .assert_error(status, code_name);
+    }
+    // Staff of another merchant; a resident of another community; a suspended merchant.
+    let code = pay_code_for(&app, a, &resident).await;
+    let other = app
+        .post(
+            &format!("/api/v1/communities/{}/merchants", s.w.community_b),
+            &s.w.admin_b.token,
+            json!({"name": "和平小卖部", "address": "和平路2号", "category": "便利店", "contact": "0871-7654321"}),
+        )
+        .await;
+    let other_id = other.assert_status(201)["id"].as_i64().unwrap();
+    redeem(
+        &app,
+        &s.staff.token,
+        "wrong-shop",
+        json!({"merchant_id": other_id, "pay_code": code, "amount": 1}),
+    )
+    .await
+    .assert_error(403, "NOT_MERCHANT_STAFF");
+    redeem(
+        &app,
+        &resident.token,
+        "self-serve",
+        json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 1}),
+    )
+    .await
+    .assert_error(403, "NOT_MERCHANT_STAFF");
+    let outsider = app.login("outsider").await;
+    verified_resident(&app, &outsider, s.w.community_b, &s.w.admin_b).await;
+    let b_code = pay_code_for(&app, s.w.community_b, &outsider).await;
+    redeem(
+        &app,
+        &s.staff.token,
+        "wrong-community",
+        json!({"merchant_id": s.merchant_id, "pay_code": b_code, "amount": 1}),
+    )
+    .await
+    .assert_error(403, "COMMUNITY_NOT_SERVED");
+    // A pay code is only for the caller's own community membership.
+    app.get(
+        &format!("/api/v1/me/pay-code?community_id={a}"),
+        &outsider.token,
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/merchants/{}/status", s.merchant_id),
+        Some(&s.w.admin_a.token),
+        Some(json!({"status": "suspended"})),
+    )
+    .await
+    .assert_status(200);
+    redeem(
+        &app,
+        &s.staff.token,
+        "suspended",
+        json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 1}),
+    )
+    .await
+    .assert_error(409, "MERCHANT_SUSPENDED");
+
+    assert_eq!(tx_count(&app).await, before, "nothing written");
+    let stock_after = offer::Entity::find_by_id(rice)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .stock;
+    assert_eq!(stock_after, stock_before);
+    assert_eq!(balance(&app, a, &resident).await, 80);
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
+async fn retries_receipts_and_reversals() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let a = s.w.community_a;
+    let resident = funded_resident(&app, &s, "regular", 100).await;
+    let oil = new_offer(&app, &s, json!({"name": "食用油", "price": 30, "stock": 3})).await;
+    let code = pay_code_for(&app, a, &resident).await;
+    let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "offer_id": oil});
+    let first = redeem(&app, &s.staff.token, "till-1", body.clone()).await;
+    let receipt = first.assert_status(201).clone();
+    // The till retries after a timeout: same receipt, nothing moved twice.
+    let again = redeem(&app, &s.staff.token, "till-1", body).await;
+    assert_eq!(again.assert_status(201), &receipt);
+    assert_eq!(balance(&app, a, &resident).await, 70);
+    let id = receipt["redemption_id"].as_i64().unwrap();
+
+    // Both sides see the receipt; nobody else does.
+    app.get(&format!("/api/v1/redemptions/{id}"), &resident.token)
+        .await
+        .assert_status(200);
+    app.get(&format!("/api/v1/redemptions/{id}"), &s.staff.token)
+        .await
+        .assert_status(200);
+    let stranger = funded_resident(&app, &s, "stranger", 0).await;
+    app.get(&format!("/api/v1/redemptions/{id}"), &stranger.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.post(
+        &format!("/api/v1/redemptions/{id}/reverse"),
+        &stranger.token,
+        json!({}),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+
+    // Staff reverse within the window: beans and stock come back, once.
+    let reversed = app
+        .post(
+            &format!("/api/v1/redemptions/{id}/reverse"),
+            &s.staff.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(reversed.assert_status(200)["status"], "reversed");
+    assert_eq!(balance(&app, a, &resident).await, 100);
+    let stock = offer::Entity::find_by_id(oil)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .stock;
+    assert_eq!(stock, Some(3));
+    app.post(
+        &format!("/api/v1/redemptions/{id}/reverse"),
+        &s.w.admin_a.token,
+        json!({}),
+    )
+    .await
+    .assert_error(409, "ALREADY_REVERSED");
+    let reversal = ledger_transaction::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.kind == "reversal")
+        .unwrap();
+    assert_eq!(reversal.reverses_id, receipt["transaction_id"].as_i64());
+
+    // Past the window, staff cannot; the community admin can.
+    let code = pay_code_for(&app, a, &resident).await;
+    let second = redeem(
+        &app,
+        &s.staff.token,
+        "till-2",
+        json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 15}),
+    )
+    .await;
+    let second_id = second.assert_status(201)["redemption_id"].as_i64().unwrap();
+    let row = redemption::Entity::find_by_id(second_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: redemption::ActiveModel = row.into();
+    row.created_at = Set(chrono::Utc::now() - chrono::Duration::hours(2));
+    row.update(&app.state.db).await.unwrap();
+    app.post(
+        &format!("/api/v1/redemptions/{second_id}/reverse"),
+        &s.staff.token,
+        json!({}),
+    )
+    .await
+    .assert_error(403, "REVERSAL_WINDOW_PASSED");
+    app.post(
+        &format!("/api/v1/redemptions/{second_id}/reverse"),
+        &s.w.admin_a.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(balance(&app, a, &resident).await, 100);
+
+    // Residents browse what they can buy.
+    let offers = app
+        .get(&format!("/api/v1/communities/{a}/offers"), &resident.token)
+        .await;
+    assert_eq!(offers.assert_status(200)[0]["merchant_name"], "惠民超市");
+    books_are_right(&app).await;
+}
