@@ -88,6 +88,8 @@ pub enum ErrorCode {
     ReversalWindowPassed,
     /// The invitation code is unknown, used or expired.
     InviteInvalid,
+    /// A month can be settled only once it is over, and only once.
+    SettlementNotAllowed,
     /// The Idempotency-Key was already used for a different request.
     IdempotencyKeyReused,
     /// The code (mini-program code) has expired.
@@ -210,7 +212,8 @@ impl ErrorCode {
             | OfferLimitReached
             | OfferUnavailable
             | MerchantSuspended
-            | AlreadyReversed => StatusCode::CONFLICT,
+            | AlreadyReversed
+            | SettlementNotAllowed => StatusCode::CONFLICT,
             PayCodeInvalid | InviteInvalid => StatusCode::GONE,
             CommunityNotServed | NotMerchantStaff | ReversalWindowPassed => StatusCode::FORBIDDEN,
             CodeExpired | CodeRevoked => StatusCode::GONE,

@@ -90,7 +90,9 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::merchants::routes::pay_code)
         .service(crate::merchants::routes::redeem)
         .service(crate::merchants::routes::get_receipt)
-        .service(crate::merchants::routes::reverse);
+        .service(crate::merchants::routes::reverse)
+        .service(crate::merchants::routes::get_statement)
+        .service(crate::merchants::routes::settle);
 }
 
 /// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.

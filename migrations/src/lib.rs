@@ -8,6 +8,7 @@ mod m20261122_000002_platform;
 mod m20261122_000003_ledger;
 mod m20261122_000004_earning;
 mod m20261122_000005_merchants;
+mod m20261122_000006_settlements;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_ledger::Migration),
             Box::new(m20261122_000004_earning::Migration),
             Box::new(m20261122_000005_merchants::Migration),
+            Box::new(m20261122_000006_settlements::Migration),
         ]
     }
 }

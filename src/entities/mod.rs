@@ -23,6 +23,7 @@ pub mod qr_code;
 pub mod redemption;
 pub mod refresh_token;
 pub mod role_grant;
+pub mod settlement;
 pub mod street;
 pub mod upload;
 pub mod user;

@@ -5,3 +5,4 @@
 pub mod redemption;
 pub mod routes;
 pub mod service;
+pub mod settlement;

@@ -13,6 +13,7 @@ use crate::http::body::Body;
 use crate::http::idempotency::IdempotencyKey;
 use crate::merchants::redemption::{self, Receipt, RedeemRequest};
 use crate::merchants::service::{self, NewMerchant, OfferInput};
+use crate::merchants::settlement::{self, Statement};
 use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 
@@ -449,4 +450,70 @@ pub async fn reverse(
     path: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(redemption::reverse(&state, &user, path.into_inner()).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatementFormat {
+    /// json (default) or csv.
+    pub format: Option<String>,
+}
+
+/// A merchant's monthly statement (对账单): per offer and per day, reversals, beans to settle
+/// (its staff and admins). `?format=csv` for the spreadsheet.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM"), StatementFormat),
+    responses(
+        (status = 200, body = Statement),
+        (status = 400, description = "INVALID_PARAMETER", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/merchants/{merchant_id}/statements/{month}")]
+pub async fn get_statement(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(i64, String)>,
+    format: web::Query<StatementFormat>,
+) -> AppResult<HttpResponse> {
+    let (merchant_id, month) = path.into_inner();
+    let s = settlement::statement(&state, &user, merchant_id, &month).await?;
+    match format.format.as_deref() {
+        None | Some("json") => Ok(HttpResponse::Ok().json(s)),
+        Some("csv") => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                "Content-Disposition",
+                format!("attachment; filename=\"statement-{merchant_id}-{month}.csv\""),
+            ))
+            .body(settlement::to_csv(&s))),
+        Some(_) => Err(crate::error::AppError::invalid_parameter(
+            "format",
+            "format 须为 json 或 csv",
+        )),
+    }
+}
+
+/// Marks a finished month settled: its beans move to the settlement account (the merchant's
+/// community admins). Once per month.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM")),
+    responses(
+        (status = 200, body = Statement),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "SETTLEMENT_NOT_ALLOWED", body = ErrorBody),
+    )
+)]
+#[post("/merchants/{merchant_id}/statements/{month}/settle")]
+pub async fn settle(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(i64, String)>,
+) -> AppResult<HttpResponse> {
+    let (merchant_id, month) = path.into_inner();
+    Ok(HttpResponse::Ok().json(settlement::settle(&state, &user, merchant_id, &month).await?))
 }

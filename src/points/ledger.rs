@@ -19,6 +19,8 @@ pub enum AccountKind {
     Issuing,
     /// What a merchant has taken in and not yet settled.
     Merchant,
+    /// Where settled beans go: the community has paid the merchant for them.
+    Settlement,
 }
 
 impl AccountKind {
@@ -27,6 +29,7 @@ impl AccountKind {
             AccountKind::Wallet => "wallet",
             AccountKind::Issuing => "issuing",
             AccountKind::Merchant => "merchant",
+            AccountKind::Settlement => "settlement",
         }
     }
 }
@@ -41,6 +44,8 @@ pub enum TxKind {
     Redemption,
     /// Undoes an earlier transaction; `reverses_id` points at it.
     Reversal,
+    /// A merchant's month settled.
+    Settlement,
 }
 
 impl TxKind {
@@ -51,6 +56,7 @@ impl TxKind {
             TxKind::ManualDeduct => "manual_deduct",
             TxKind::Redemption => "redemption",
             TxKind::Reversal => "reversal",
+            TxKind::Settlement => "settlement",
         }
     }
 }

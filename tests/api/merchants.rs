@@ -522,3 +522,136 @@ async fn retries_receipts_and_reversals() {
     assert_eq!(offers.assert_status(200)[0]["merchant_name"], "惠民超市");
     books_are_right(&app).await;
 }
+
+#[tokio::test]
+async fn monthly_statements_match_the_ledger_and_settle_once() {
+    use linli::entities::ledger_account;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let a = s.w.community_a;
+    let resident = funded_resident(&app, &s, "monthly", 200).await;
+    let tea = new_offer(&app, &s, json!({"name": "茶叶, 一级", "price": 25})).await;
+    let mut ids = Vec::new();
+    for (i, body) in [
+        json!({"offer_id": tea}),
+        json!({"offer_id": tea}),
+        json!({"amount": 7}),
+        json!({"amount": 9}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let code = pay_code_for(&app, a, &resident).await;
+        let mut b = json!({"merchant_id": s.merchant_id, "pay_code": code});
+        for (k, v) in body.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let r = redeem(&app, &s.staff.token, &format!("m-{i}"), b).await;
+        ids.push(r.assert_status(201)["redemption_id"].as_i64().unwrap());
+    }
+    app.post(
+        &format!("/api/v1/redemptions/{}/reverse", ids[3]),
+        &s.staff.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    // Put them all in last month (China time) so the month is over and can be settled.
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let now = chrono::Utc::now().with_timezone(&cst);
+    use chrono::{Datelike, TimeZone};
+    let first_of_month = cst
+        .with_ymd_and_hms(now.year(), now.month(), 1, 12, 0, 0)
+        .unwrap();
+    let in_last_month = (first_of_month - chrono::Duration::days(3)).with_timezone(&chrono::Utc);
+    let last_month = (first_of_month - chrono::Duration::days(3))
+        .format("%Y-%m")
+        .to_string();
+    for id in &ids {
+        let row = redemption::Entity::find_by_id(*id)
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut row: redemption::ActiveModel = row.into();
+        row.created_at = Set(in_last_month);
+        row.update(&app.state.db).await.unwrap();
+    }
+
+    let url = format!(
+        "/api/v1/merchants/{}/statements/{last_month}",
+        s.merchant_id
+    );
+    let statement = app.get(&url, &s.staff.token).await;
+    let st = statement.assert_status(200).clone();
+    assert_eq!(
+        (st["redeemed_count"].as_i64(), st["redeemed_beans"].as_i64()),
+        (Some(3), Some(57))
+    );
+    assert_eq!(
+        (st["reversed_count"].as_i64(), st["reversed_beans"].as_i64()),
+        (Some(1), Some(9))
+    );
+    assert_eq!(st["by_offer"].as_array().unwrap().len(), 2);
+    assert_eq!(st["by_day"][0]["beans"], 57);
+    // The statement's total is what the ledger holds for the merchant.
+    let till = ledger_account::Entity::find()
+        .filter(ledger_account::Column::Kind.eq("merchant"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(till.balance, st["net_beans"].as_i64().unwrap());
+
+    let csv = app
+        .http
+        .get(format!("{}{url}?format=csv", app.address))
+        .bearer_auth(&s.staff.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    assert!(text.contains("\"茶叶, 一级\",2,50"), "{text}");
+    assert!(text.contains("应结算金豆,57"));
+
+    // Staff cannot settle; the admin can, once; the current month cannot be settled yet.
+    app.post(&format!("{url}/settle"), &s.staff.token, json!({}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let settled = app
+        .post(&format!("{url}/settle"), &s.w.admin_a.token, json!({}))
+        .await;
+    assert_eq!(settled.assert_status(200)["settled"]["amount"], 57);
+    app.post(&format!("{url}/settle"), &s.w.admin_a.token, json!({}))
+        .await
+        .assert_error(409, "SETTLEMENT_NOT_ALLOWED");
+    let this_month = now.format("%Y-%m").to_string();
+    app.post(
+        &format!(
+            "/api/v1/merchants/{}/statements/{this_month}/settle",
+            s.merchant_id
+        ),
+        &s.w.admin_a.token,
+        json!({}),
+    )
+    .await
+    .assert_error(409, "SETTLEMENT_NOT_ALLOWED");
+    let till = ledger_account::Entity::find_by_id(till.id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(till.balance, 0);
+    app.get(
+        &format!("/api/v1/merchants/{}/statements/2026-13", s.merchant_id),
+        &s.staff.token,
+    )
+    .await
+    .assert_error(400, "INVALID_PARAMETER");
+    app.get(&url, &s.w.admin_b.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    books_are_right(&app).await;
+}

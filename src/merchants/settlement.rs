@@ -1,0 +1,313 @@
+//! 对账: a merchant's monthly statement — redemptions per offer and per day, reversals, the
+//! beans to settle — and settling it, which moves those beans from the merchant's account to
+//! the community's settlement account.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::extract::CurrentUser;
+use crate::entities::{offer, redemption, settlement};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::merchants::service::{managed, staffed};
+use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
+use crate::state::AppState;
+
+fn cst() -> FixedOffset {
+    // 8 hours is always a valid offset; UTC is the (unreachable) fallback.
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
+}
+
+use chrono::Offset;
+
+/// The first instant of `YYYY-MM` and of the month after, China Standard Time.
+pub fn month_bounds(month: &str) -> AppResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let bad = || AppError::invalid_parameter("month", "月份格式须为 YYYY-MM");
+    let (y, m) = month.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let year: i32 = y.parse().map_err(|_| bad())?;
+    let mon: u32 = m.parse().map_err(|_| bad())?;
+    let first = NaiveDate::from_ymd_opt(year, mon, 1).ok_or_else(bad)?;
+    let next = if mon == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, mon + 1, 1)
+    }
+    .ok_or_else(bad)?;
+    let at = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| cst().from_local_datetime(&t).single())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(bad)
+    };
+    Ok((at(first)?, at(next)?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferLine {
+    /// None for redemptions by amount.
+    pub offer_id: Option<i64>,
+    pub offer_name: String,
+    pub count: i64,
+    pub beans: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayLine {
+    /// YYYY-MM-DD, China Standard Time.
+    pub day: String,
+    pub count: i64,
+    pub beans: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Settled {
+    pub amount: i64,
+    pub settled_by: i64,
+    pub settled_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Statement {
+    pub merchant_id: i64,
+    pub merchant_name: String,
+    pub month: String,
+    /// Redemptions that stand (not reversed), per offer and per day.
+    pub by_offer: Vec<OfferLine>,
+    pub by_day: Vec<DayLine>,
+    pub redeemed_count: i64,
+    pub redeemed_beans: i64,
+    /// Redemptions of the month that were reversed (not counted above).
+    pub reversed_count: i64,
+    pub reversed_beans: i64,
+    /// The beans to settle for the month.
+    pub net_beans: i64,
+    pub settled: Option<Settled>,
+}
+
+pub async fn statement(
+    state: &AppState,
+    current: &CurrentUser,
+    merchant_id: i64,
+    month: &str,
+) -> AppResult<Statement> {
+    let shop = staffed(state, current, merchant_id).await?;
+    let (start, end) = month_bounds(month)?;
+    let rows = redemption::Entity::find()
+        .filter(redemption::Column::MerchantId.eq(shop.id))
+        .filter(redemption::Column::CreatedAt.gte(start))
+        .filter(redemption::Column::CreatedAt.lt(end))
+        .order_by_asc(redemption::Column::Id)
+        .all(&state.db)
+        .await?;
+    let offers = offer::Entity::find()
+        .filter(offer::Column::MerchantId.eq(shop.id))
+        .all(&state.db)
+        .await?;
+    let mut by_offer: BTreeMap<Option<i64>, (i64, i64)> = BTreeMap::new();
+    let mut by_day: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let (mut reversed_count, mut reversed_beans) = (0, 0);
+    for r in &rows {
+        if r.status == "reversed" {
+            reversed_count += 1;
+            reversed_beans += r.amount;
+            continue;
+        }
+        let o = by_offer.entry(r.offer_id).or_default();
+        o.0 += 1;
+        o.1 += r.amount;
+        let day = r
+            .created_at
+            .with_timezone(&cst())
+            .format("%Y-%m-%d")
+            .to_string();
+        let d = by_day.entry(day).or_default();
+        d.0 += 1;
+        d.1 += r.amount;
+    }
+    let redeemed_count = by_offer.values().map(|v| v.0).sum();
+    let redeemed_beans: i64 = by_offer.values().map(|v| v.1).sum();
+    let settled = settlement::Entity::find()
+        .filter(settlement::Column::MerchantId.eq(shop.id))
+        .filter(settlement::Column::Month.eq(month))
+        .one(&state.db)
+        .await?
+        .map(|s| Settled {
+            amount: s.amount,
+            settled_by: s.settled_by,
+            settled_at: s.created_at,
+        });
+    Ok(Statement {
+        merchant_id: shop.id,
+        merchant_name: shop.name,
+        month: month.to_owned(),
+        by_offer: by_offer
+            .into_iter()
+            .map(|(id, (count, beans))| OfferLine {
+                offer_id: id,
+                offer_name: id
+                    .and_then(|id| offers.iter().find(|o| o.id == id))
+                    .map(|o| o.name.clone())
+                    .unwrap_or_else(|| "按金额兑换".to_owned()),
+                count,
+                beans,
+            })
+            .collect(),
+        by_day: by_day
+            .into_iter()
+            .map(|(day, (count, beans))| DayLine { day, count, beans })
+            .collect(),
+        redeemed_count,
+        redeemed_beans,
+        reversed_count,
+        reversed_beans,
+        net_beans: redeemed_beans,
+        settled,
+    })
+}
+
+/// Settles a finished month (the merchant's community admins), once.
+pub async fn settle(
+    state: &AppState,
+    current: &CurrentUser,
+    merchant_id: i64,
+    month: &str,
+) -> AppResult<Statement> {
+    let shop = managed(state, current, merchant_id).await?;
+    let (_, end) = month_bounds(month)?;
+    if end > Utc::now() {
+        return Err(AppError::new(
+            ErrorCode::SettlementNotAllowed,
+            "只能结算已经结束的月份",
+        ));
+    }
+    let draft = statement(state, current, merchant_id, month).await?;
+    if draft.settled.is_some() {
+        return Err(AppError::new(
+            ErrorCode::SettlementNotAllowed,
+            "该月份已结算",
+        ));
+    }
+    let txn = crate::db::begin_write(&state.db).await?;
+    let mut tx_id = None;
+    if draft.net_beans > 0 {
+        let till = ledger::account(&txn, shop.community_id, AccountKind::Merchant, shop.id).await?;
+        let settled = ledger::account(&txn, shop.community_id, AccountKind::Settlement, 0).await?;
+        let key = format!("settle:{}:{month}", shop.id);
+        let reason = format!("{} {month} 结算", shop.name);
+        let posted = ledger::post(
+            &txn,
+            NewTransaction {
+                community_id: shop.community_id,
+                kind: TxKind::Settlement,
+                key: &key,
+                request_hash: ledger::request_hash(&serde_json::json!({"net": draft.net_beans})),
+                reason: &reason,
+                ref_type: Some("merchant"),
+                ref_id: Some(shop.id),
+                created_by: Some(current.id()),
+                reverses_id: None,
+                legs: vec![
+                    Leg {
+                        account: till,
+                        amount: -draft.net_beans,
+                    },
+                    Leg {
+                        account: settled,
+                        amount: draft.net_beans,
+                    },
+                ],
+            },
+        )
+        .await?;
+        let Posted::New(tx) = posted else {
+            return Err(AppError::new(
+                ErrorCode::SettlementNotAllowed,
+                "该月份已结算",
+            ));
+        };
+        tx_id = Some(tx.id);
+    }
+    settlement::ActiveModel {
+        merchant_id: Set(shop.id),
+        month: Set(month.to_owned()),
+        amount: Set(draft.net_beans),
+        transaction_id: Set(tx_id),
+        settled_by: Set(current.id()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if crate::error::is_unique_violation(&e) {
+            AppError::new(ErrorCode::SettlementNotAllowed, "该月份已结算")
+        } else {
+            e.into()
+        }
+    })?;
+    txn.commit().await?;
+    statement(state, current, merchant_id, month).await
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The statement as CSV (UTF-8 with a byte-order mark, so spreadsheet programs show Chinese).
+pub fn to_csv(s: &Statement) -> String {
+    let mut out = String::from("\u{feff}");
+    out.push_str(&format!(
+        "商户,{}\n月份,{}\n\n",
+        csv_field(&s.merchant_name),
+        s.month
+    ));
+    out.push_str("商品,笔数,金豆\n");
+    for l in &s.by_offer {
+        out.push_str(&format!(
+            "{},{},{}\n",
+            csv_field(&l.offer_name),
+            l.count,
+            l.beans
+        ));
+    }
+    out.push_str("\n日期,笔数,金豆\n");
+    for d in &s.by_day {
+        out.push_str(&format!("{},{},{}\n", d.day, d.count, d.beans));
+    }
+    out.push_str(&format!(
+        "\n兑换笔数,{}\n兑换金豆,{}\n撤销笔数,{}\n撤销金豆,{}\n应结算金豆,{}\n已结算,{}\n",
+        s.redeemed_count,
+        s.redeemed_beans,
+        s.reversed_count,
+        s.reversed_beans,
+        s.net_beans,
+        if s.settled.is_some() { "是" } else { "否" }
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_in_china_time() {
+        let (start, end) = month_bounds("2026-12").unwrap();
+        assert_eq!(start, Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).unwrap());
+        assert_eq!(end, Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).unwrap());
+        for bad in ["2026-13", "2026-1", "26-01", "abcd-ef", ""] {
+            assert!(month_bounds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
+}
