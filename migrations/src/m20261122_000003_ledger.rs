@@ -14,6 +14,7 @@ enum LedgerAccounts {
     CommunityId,
     Kind,
     OwnerId,
+    Shard,
     Balance,
     CreatedAt,
 }
@@ -60,7 +61,9 @@ enum BeanLots {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        // Wallets and merchant accounts never go below zero: the database refuses it even if
+        // A merchant's till is split into shards (same kind and owner, shard 0..15): every sale
+        // credits one shard, so concurrent sales do not queue on one row's lock through each
+        // commit. Wallets and merchant accounts never go below zero: the database refuses it even if
         // a bug in the code tried. Issuing, settlement and expiry accounts are counterparts.
         m.create_table(
             Table::create()
@@ -69,6 +72,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer(LedgerAccounts::CommunityId))
                 .col(string_len(LedgerAccounts::Kind, 16))
                 .col(big_integer(LedgerAccounts::OwnerId))
+                .col(integer(LedgerAccounts::Shard).default(0))
                 .col(big_integer(LedgerAccounts::Balance).default(0))
                 .col(timestamp_with_time_zone(LedgerAccounts::CreatedAt))
                 .check(
@@ -86,6 +90,7 @@ impl MigrationTrait for Migration {
                 .col(LedgerAccounts::CommunityId)
                 .col(LedgerAccounts::Kind)
                 .col(LedgerAccounts::OwnerId)
+                .col(LedgerAccounts::Shard)
                 .unique()
                 .to_owned(),
         )

@@ -10,6 +10,8 @@ pub struct Model {
     pub kind: String,
     /// The user for a wallet, the merchant for a merchant account, 0 for community accounts.
     pub owner_id: i64,
+    /// 0, or for a merchant's till one of its shards.
+    pub shard: i32,
     /// Always the sum of the account's postings (`linli ledger verify` checks it).
     pub balance: i64,
     pub created_at: DateTimeUtc,

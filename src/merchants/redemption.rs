@@ -152,43 +152,43 @@ pub async fn redeem(
     let txn = crate::db::begin_write(&state.db).await?;
     let wallet =
         ledger::account(&txn, shop.community_id, AccountKind::Wallet, code.user_id).await?;
-    let till = ledger::account(&txn, shop.community_id, AccountKind::Merchant, shop.id).await?;
+    let till = ledger::till_for(&txn, shop.community_id, shop.id, wallet.id).await?;
     let reason = match &offer {
         Some(o) => format!("{} · {}", shop.name, o.name),
         None => format!("{} · 金豆消费", shop.name),
     };
-    let posted = ledger::post(
-        &txn,
-        NewTransaction {
-            community_id: shop.community_id,
-            kind: TxKind::Redemption,
-            key: &key,
-            request_hash,
-            reason: &reason,
-            ref_type: Some("merchant"),
-            ref_id: Some(shop.id),
-            created_by: Some(staff.id()),
-            reverses_id: None,
-            legs: vec![
-                Leg {
-                    account: wallet,
-                    amount: -amount,
-                },
-                Leg {
-                    account: till,
-                    amount,
-                },
-            ],
-        },
-    )
-    .await?;
-    let tx = match posted {
+    let new = NewTransaction {
+        community_id: shop.community_id,
+        kind: TxKind::Redemption,
+        key: &key,
+        request_hash,
+        reason: &reason,
+        ref_type: Some("merchant"),
+        ref_id: Some(shop.id),
+        created_by: Some(staff.id()),
+        reverses_id: None,
+        legs: vec![
+            Leg {
+                account: wallet,
+                amount: -amount,
+            },
+            Leg {
+                account: till,
+                amount,
+            },
+        ],
+    };
+    // The key first (a retry replays the first receipt), then this resident's wallet, then
+    // the checks; the merchant's till — shared by every sale — is touched last, just before
+    // commit, so its lock is held as briefly as possible.
+    let tx = match ledger::claim(&txn, &new).await? {
         Posted::Replay(tx) => {
             txn.rollback().await?;
             return stored(&tx);
         }
         Posted::New(tx) => tx,
     };
+    ledger::lock_account(&txn, new.legs[0].account.id).await?;
     let used = pay_code::Entity::update_many()
         .col_expr(pay_code::Column::UsedAt, Expr::value(now))
         .filter(pay_code::Column::Id.eq(code.id))
@@ -210,8 +210,8 @@ pub async fn redeem(
             ));
         }
         if let Some(limit) = o.per_resident_limit {
-            // The wallet row is locked by the debit above: this resident's redemptions of the
-            // offer are counted one at a time.
+            // The wallet row is locked above: this resident's redemptions of the offer are
+            // counted one at a time.
             let taken = redemption::Entity::find()
                 .filter(redemption::Column::OfferId.eq(o.id))
                 .filter(redemption::Column::UserId.eq(code.user_id))
@@ -266,6 +266,7 @@ pub async fn redeem(
     };
     let json = serde_json::to_value(&receipt).map_err(|e| AppError::Internal(e.into()))?;
     ledger::store_response(&txn, tx.id, &json).await?;
+    ledger::apply(&txn, &tx, &new.legs).await?;
     txn.commit().await?;
     Ok(receipt)
 }
@@ -336,7 +337,9 @@ pub async fn reverse(
         return Err(AppError::new(ErrorCode::AlreadyReversed, "该笔兑换已撤销"));
     }
     let wallet = ledger::account(&txn, r.community_id, AccountKind::Wallet, r.user_id).await?;
-    let till = ledger::account(&txn, r.community_id, AccountKind::Merchant, r.merchant_id).await?;
+    let till = ledger::till_for(&txn, r.community_id, r.merchant_id, wallet.id).await?;
+    // Wallet before till, as in a redemption: the two never wait on each other in a cycle.
+    ledger::lock_account(&txn, wallet.id).await?;
     let key = format!("reverse:{}", r.id);
     let posted = ledger::post(
         &txn,

@@ -196,8 +196,30 @@ pub async fn settle(
     let txn = crate::db::begin_write(&state.db).await?;
     let mut tx_id = None;
     if draft.net_beans > 0 {
-        let till = ledger::account(&txn, shop.community_id, AccountKind::Merchant, shop.id).await?;
+        // Take the month's beans from the till's shards, in shard order.
+        let mut legs = Vec::new();
+        let mut left = draft.net_beans;
+        for till in ledger::tills(&txn, shop.community_id, shop.id).await? {
+            let take = std::cmp::min(left, till.balance);
+            if take > 0 {
+                legs.push(Leg {
+                    account: till,
+                    amount: -take,
+                });
+                left -= take;
+            }
+        }
+        if left > 0 {
+            return Err(AppError::new(
+                ErrorCode::SettlementNotAllowed,
+                "商户账户余额不足以结算该月",
+            ));
+        }
         let settled = ledger::account(&txn, shop.community_id, AccountKind::Settlement, 0).await?;
+        legs.push(Leg {
+            account: settled,
+            amount: draft.net_beans,
+        });
         let key = format!("settle:{}:{month}", shop.id);
         let reason = format!("{} {month} 结算", shop.name);
         let posted = ledger::post(
@@ -212,16 +234,7 @@ pub async fn settle(
                 ref_id: Some(shop.id),
                 created_by: Some(current.id()),
                 reverses_id: None,
-                legs: vec![
-                    Leg {
-                        account: till,
-                        amount: -draft.net_beans,
-                    },
-                    Leg {
-                        account: settled,
-                        amount: draft.net_beans,
-                    },
-                ],
+                legs,
             },
         )
         .await?;

@@ -11,7 +11,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::entities::{earning_award, earning_rule, ledger_account};
+use crate::entities::{earning_award, earning_rule};
 use crate::error::{AppError, AppResult};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
 use crate::state::AppState;
@@ -108,14 +108,7 @@ pub async fn award(state: &AppState, req: AwardRequest<'_>) -> AppResult<earning
     let txn = crate::db::begin_write(&state.db).await?;
     let wallet = ledger::account(&txn, req.community_id, AccountKind::Wallet, req.user_id).await?;
     // Lock the wallet first: awards to one person are counted against the caps one at a time.
-    ledger_account::Entity::update_many()
-        .col_expr(
-            ledger_account::Column::Balance,
-            Expr::col(ledger_account::Column::Balance),
-        )
-        .filter(ledger_account::Column::Id.eq(wallet.id))
-        .exec(&txn)
-        .await?;
+    ledger::lock_account(&txn, wallet.id).await?;
     if let Some(existing) = find().one(&txn).await? {
         txn.rollback().await?;
         return Ok(existing);

@@ -61,6 +61,9 @@ impl TxKind {
     }
 }
 
+/// A merchant's till is split into this many shards (see the ledger migration).
+pub const TILL_SHARDS: i64 = 16;
+
 /// Finds an account, opening it on first use. Safe when two requests open it at once.
 pub async fn account(
     db: &impl ConnectionTrait,
@@ -68,11 +71,48 @@ pub async fn account(
     kind: AccountKind,
     owner_id: i64,
 ) -> AppResult<ledger_account::Model> {
+    account_shard(db, community_id, kind, owner_id, 0).await
+}
+
+/// The shard of a merchant's till that a sale from `wallet_id` goes to.
+pub async fn till_for(
+    db: &impl ConnectionTrait,
+    community_id: i64,
+    merchant_id: i64,
+    wallet_id: i64,
+) -> AppResult<ledger_account::Model> {
+    let shard = wallet_id.rem_euclid(TILL_SHARDS) as i32;
+    account_shard(db, community_id, AccountKind::Merchant, merchant_id, shard).await
+}
+
+/// Every opened shard of a merchant's till.
+pub async fn tills(
+    db: &impl ConnectionTrait,
+    community_id: i64,
+    merchant_id: i64,
+) -> AppResult<Vec<ledger_account::Model>> {
+    Ok(ledger_account::Entity::find()
+        .filter(ledger_account::Column::CommunityId.eq(community_id))
+        .filter(ledger_account::Column::Kind.eq(AccountKind::Merchant.as_str()))
+        .filter(ledger_account::Column::OwnerId.eq(merchant_id))
+        .order_by_asc(ledger_account::Column::Shard)
+        .all(db)
+        .await?)
+}
+
+async fn account_shard(
+    db: &impl ConnectionTrait,
+    community_id: i64,
+    kind: AccountKind,
+    owner_id: i64,
+    shard: i32,
+) -> AppResult<ledger_account::Model> {
     let find = || {
         ledger_account::Entity::find()
             .filter(ledger_account::Column::CommunityId.eq(community_id))
             .filter(ledger_account::Column::Kind.eq(kind.as_str()))
             .filter(ledger_account::Column::OwnerId.eq(owner_id))
+            .filter(ledger_account::Column::Shard.eq(shard))
     };
     if let Some(found) = find().one(db).await? {
         return Ok(found);
@@ -81,6 +121,7 @@ pub async fn account(
         community_id: Set(community_id),
         kind: Set(kind.as_str().to_owned()),
         owner_id: Set(owner_id),
+        shard: Set(shard),
         balance: Set(0),
         created_at: Set(Utc::now()),
         ..Default::default()
@@ -90,6 +131,7 @@ pub async fn account(
             ledger_account::Column::CommunityId,
             ledger_account::Column::Kind,
             ledger_account::Column::OwnerId,
+            ledger_account::Column::Shard,
         ])
         .do_nothing()
         .to_owned(),
@@ -149,18 +191,34 @@ fn insufficient() -> AppError {
     AppError::new(ErrorCode::InsufficientBeans, "金豆余额不足")
 }
 
-/// Posts one transaction inside the caller's database transaction.
-pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResult<Posted> {
-    let sum: i64 = new.legs.iter().map(|l| l.amount).sum();
-    if new.legs.len() < 2 || sum != 0 || new.legs.iter().any(|l| l.amount == 0) {
+fn check_balanced(legs: &[Leg]) -> AppResult<()> {
+    let sum: i64 = legs.iter().map(|l| l.amount).sum();
+    if legs.len() < 2 || sum != 0 || legs.iter().any(|l| l.amount == 0) {
         return Err(AppError::Internal(anyhow::anyhow!(
             "unbalanced transaction: {} legs summing to {sum}",
-            new.legs.len()
+            legs.len()
         )));
     }
-    let now = Utc::now();
-    // The key is claimed first. A concurrent request with the same key waits here until the
-    // first commits (PostgreSQL) or queues behind it (SQLite), then finds it taken.
+    Ok(())
+}
+
+/// Posts one transaction inside the caller's database transaction: [`claim`] then [`apply`].
+pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResult<Posted> {
+    check_balanced(&new.legs)?;
+    match claim(db, &new).await? {
+        Posted::New(tx) => {
+            apply(db, &tx, &new.legs).await?;
+            Ok(Posted::New(tx))
+        }
+        replay => Ok(replay),
+    }
+}
+
+/// Claims the transaction's idempotency key by writing its header row. A concurrent request
+/// with the same key waits here until the first commits (PostgreSQL) or queues behind it
+/// (SQLite), then finds the key taken: a replay if it asked the same, refused if not.
+/// The legs are not applied: call [`apply`] (or use [`post`]).
+pub async fn claim(db: &impl ConnectionTrait, new: &NewTransaction<'_>) -> AppResult<Posted> {
     let inserted = ledger_transaction::Entity::insert(ledger_transaction::ActiveModel {
         community_id: Set(new.community_id),
         kind: Set(new.kind.as_str().to_owned()),
@@ -172,7 +230,7 @@ pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResu
         ref_id: Set(new.ref_id),
         created_by: Set(new.created_by),
         response: Set(None),
-        created_at: Set(now),
+        created_at: Set(Utc::now()),
         ..Default::default()
     })
     .on_conflict(
@@ -200,24 +258,47 @@ pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResu
         }
         return Ok(Posted::Replay(tx));
     }
-    for leg in &new.legs {
-        // A debit from a wallet or merchant account only happens while the balance covers
-        // it; the row count says whether it did.
-        let guarded = leg.amount < 0 && matches!(leg.account.kind.as_str(), "wallet" | "merchant");
-        let mut update = ledger_account::Entity::update_many()
-            .col_expr(
-                ledger_account::Column::Balance,
-                Expr::col(ledger_account::Column::Balance).add(leg.amount),
-            )
-            .filter(ledger_account::Column::Id.eq(leg.account.id));
-        if guarded {
-            update = update.filter(ledger_account::Column::Balance.gte(-leg.amount));
-        }
-        if update.exec(db).await?.rows_affected != 1 {
-            return Err(insufficient());
-        }
+    Ok(Posted::New(tx))
+}
+
+fn is_guarded(leg: &Leg) -> bool {
+    leg.amount < 0 && matches!(leg.account.kind.as_str(), "wallet" | "merchant")
+}
+
+async fn move_balance(db: &impl ConnectionTrait, leg: &Leg) -> AppResult<()> {
+    let mut update = ledger_account::Entity::update_many()
+        .col_expr(
+            ledger_account::Column::Balance,
+            Expr::col(ledger_account::Column::Balance).add(leg.amount),
+        )
+        .filter(ledger_account::Column::Id.eq(leg.account.id));
+    if is_guarded(leg) {
+        update = update.filter(ledger_account::Column::Balance.gte(-leg.amount));
     }
-    ledger_posting::Entity::insert_many(new.legs.iter().map(|leg| ledger_posting::ActiveModel {
+    if update.exec(db).await?.rows_affected != 1 {
+        return Err(insufficient());
+    }
+    Ok(())
+}
+
+/// Applies a claimed transaction's legs: balances, postings and lots.
+///
+/// Debits that must be covered (wallets, merchants) go first: each is a conditional update,
+/// and the row count says whether the balance covered it. The other legs — credits, and the
+/// community's issuing account — go last, in account order: those rows are shared by many
+/// requests (one merchant's till, one community's issuing account), so they are locked only
+/// for the last moment before commit, always in the same order.
+pub async fn apply(
+    db: &impl ConnectionTrait,
+    tx: &ledger_transaction::Model,
+    legs: &[Leg],
+) -> AppResult<()> {
+    check_balanced(legs)?;
+    let now = Utc::now();
+    for leg in legs.iter().filter(|l| is_guarded(l)) {
+        move_balance(db, leg).await?;
+    }
+    ledger_posting::Entity::insert_many(legs.iter().map(|leg| ledger_posting::ActiveModel {
         transaction_id: Set(tx.id),
         account_id: Set(leg.account.id),
         amount: Set(leg.amount),
@@ -226,7 +307,7 @@ pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResu
     }))
     .exec_without_returning(db)
     .await?;
-    for leg in new.legs.iter().filter(|l| l.account.kind == "wallet") {
+    for leg in legs.iter().filter(|l| l.account.kind == "wallet") {
         if leg.amount > 0 {
             bean_lot::Entity::insert(bean_lot::ActiveModel {
                 account_id: Set(leg.account.id),
@@ -243,7 +324,27 @@ pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResu
             take_from_lots(db, leg.account.id, -leg.amount).await?;
         }
     }
-    Ok(Posted::New(tx))
+    let mut rest: Vec<&Leg> = legs.iter().filter(|l| !is_guarded(l)).collect();
+    rest.sort_by_key(|l| l.account.id);
+    for leg in rest {
+        move_balance(db, leg).await?;
+    }
+    Ok(())
+}
+
+/// Locks a wallet row for the rest of the database transaction (a no-op update), so work
+/// that must see one person's movements one at a time — caps, per-person limits, reversals —
+/// is serialised per wallet, and always takes the wallet before any shared row.
+pub async fn lock_account(db: &impl ConnectionTrait, account_id: i64) -> AppResult<()> {
+    ledger_account::Entity::update_many()
+        .col_expr(
+            ledger_account::Column::Balance,
+            Expr::col(ledger_account::Column::Balance),
+        )
+        .filter(ledger_account::Column::Id.eq(account_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Spends `amount` from a wallet's lots, the soonest to expire first. The wallet row is
