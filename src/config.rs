@@ -73,6 +73,9 @@ pub struct Settings {
 pub struct PointsSettings {
     pub pay_code_ttl_secs: i64,
     pub reversal_window_minutes: i64,
+    pub expiry_job_enabled: bool,
+    pub expiry_interval_secs: u64,
+    pub expiry_notice_days: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

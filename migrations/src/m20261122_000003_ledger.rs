@@ -55,6 +55,7 @@ enum BeanLots {
     Amount,
     Remaining,
     ExpiresAt,
+    NotifiedAt,
     CreatedAt,
 }
 
@@ -196,12 +197,21 @@ impl MigrationTrait for Migration {
                 .col(big_integer(BeanLots::Amount))
                 .col(big_integer(BeanLots::Remaining))
                 .col(timestamp_with_time_zone(BeanLots::ExpiresAt))
+                .col(timestamp_with_time_zone_null(BeanLots::NotifiedAt))
                 .col(timestamp_with_time_zone(BeanLots::CreatedAt))
                 .check(
                     Expr::col(BeanLots::Remaining)
                         .gte(0)
                         .and(Expr::col(BeanLots::Remaining).lte(Expr::col(BeanLots::Amount))),
                 )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_bean_lots_expiry")
+                .table(BeanLots::Table)
+                .col(BeanLots::ExpiresAt)
                 .to_owned(),
         )
         .await?;

@@ -10,6 +10,8 @@ pub struct Model {
     pub amount: i64,
     pub remaining: i64,
     pub expires_at: DateTimeUtc,
+    /// When the resident was told these beans expire soon.
+    pub notified_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }
 

@@ -15,6 +15,8 @@ use crate::error::AppResult;
 pub enum Event {
     MembershipApproved,
     MembershipRejected,
+    /// Some of a resident's 金豆 expire soon.
+    BeansExpiring,
 }
 
 impl Event {
@@ -22,6 +24,7 @@ impl Event {
         match self {
             Event::MembershipApproved => "membership_approved",
             Event::MembershipRejected => "membership_rejected",
+            Event::BeansExpiring => "beans_expiring",
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum AccountKind {
     Merchant,
     /// Where settled beans go: the community has paid the merchant for them.
     Settlement,
+    /// Where expired beans go.
+    Expiry,
 }
 
 impl AccountKind {
@@ -30,6 +32,7 @@ impl AccountKind {
             AccountKind::Issuing => "issuing",
             AccountKind::Merchant => "merchant",
             AccountKind::Settlement => "settlement",
+            AccountKind::Expiry => "expiry",
         }
     }
 }
@@ -46,6 +49,8 @@ pub enum TxKind {
     Reversal,
     /// A merchant's month settled.
     Settlement,
+    /// Beans past their lot's expiry, moved out of a wallet.
+    Expiry,
 }
 
 impl TxKind {
@@ -57,6 +62,7 @@ impl TxKind {
             TxKind::Redemption => "redemption",
             TxKind::Reversal => "reversal",
             TxKind::Settlement => "settlement",
+            TxKind::Expiry => "expiry",
         }
     }
 }
@@ -315,6 +321,7 @@ pub async fn apply(
                 amount: Set(leg.amount),
                 remaining: Set(leg.amount),
                 expires_at: Set(lot_expiry(now)),
+                notified_at: Set(None),
                 created_at: Set(now),
                 ..Default::default()
             })

@@ -7,5 +7,6 @@
 
 pub mod adjustments;
 pub mod earning;
+pub mod expiry;
 pub mod ledger;
 pub mod routes;

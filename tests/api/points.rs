@@ -535,3 +535,69 @@ async fn concurrent_awards_respect_the_cap() {
     assert_eq!(balance(&app, w.community_a, &volunteer.token).await, 30);
     books_are_right(&app).await;
 }
+
+#[tokio::test]
+async fn expired_beans_leave_the_wallet_and_residents_are_told_ahead() {
+    use linli::points::expiry::{Pass, run_once};
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let a = w.community_a;
+    let resident = app.login("saver").await;
+    verified_resident(&app, &resident, a, &w.admin_a).await;
+    for (key, amount) in [("old", 10), ("soon", 20), ("fresh", 30)] {
+        adjust(
+            &app,
+            a,
+            &w.admin_a.token,
+            Some(key),
+            json!({"user_id": resident.id, "amount": amount, "reason": "奖励"}),
+        )
+        .await
+        .assert_status(201);
+    }
+    let lots = bean_lot::Entity::find()
+        .order_by_asc(bean_lot::Column::Id)
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    for (lot, expires) in [
+        (&lots[0], now - chrono::Duration::days(1)),
+        (&lots[1], now + chrono::Duration::days(10)),
+    ] {
+        let mut row: bean_lot::ActiveModel = lot.clone().into();
+        row.expires_at = Set(expires);
+        row.update(&app.state.db).await.unwrap();
+    }
+    let pass = run_once(&app.state).await.unwrap();
+    assert_eq!(
+        pass,
+        Pass {
+            wallets_expired: 1,
+            beans_expired: 10,
+            notices: 1
+        }
+    );
+    assert_eq!(balance(&app, a, &resident.token).await, 50);
+    // Nothing twice.
+    assert_eq!(run_once(&app.state).await.unwrap(), Pass::default());
+    let notices = linli::entities::outbox::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.event == "beans_expiring")
+        .collect::<Vec<_>>();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].user_id, resident.id);
+    assert!(notices[0].data.contains("\"20\""), "{}", notices[0].data);
+    let history = app
+        .get(
+            &format!("/api/v1/communities/{a}/points/me/history"),
+            &resident.token,
+        )
+        .await;
+    assert_eq!(history.assert_status(200)["items"][0]["kind"], "expiry");
+    assert_eq!(history.body["items"][0]["amount"], -10);
+    books_are_right(&app).await;
+}
