@@ -270,6 +270,34 @@ impl TestApp {
         }
     }
 
+    /// Sends every POST at once — (path, Idempotency-Key, body), all with `token` — and returns
+    /// the replies in the same order.
+    pub async fn post_all(
+        &self,
+        token: &str,
+        shots: Vec<(String, Option<String>, Value)>,
+    ) -> Vec<Reply> {
+        let mut tasks = Vec::new();
+        for (path, key, body) in shots {
+            let mut req = self
+                .http
+                .post(format!("{}{path}", self.address))
+                .bearer_auth(token)
+                .json(&body);
+            if let Some(k) = key {
+                req = req.header("Idempotency-Key", k);
+            }
+            tasks.push(tokio::spawn(async move {
+                TestApp::reply(req.send().await.expect("request sent")).await
+            }));
+        }
+        let mut replies = Vec::new();
+        for t in tasks {
+            replies.push(t.await.expect("request task"));
+        }
+        replies
+    }
+
     /// Grants a role directly, as the `linli admin grant` command does.
     pub async fn grant(&self, user: &TestUser, role: Role, scope_id: i64) {
         linli::communities::grants::insert_grant(&self.state, user.id, role, scope_id, None)
@@ -277,6 +305,20 @@ impl TestApp {
             .map_err(|e| format!("{e:?}"))
             .expect("grant");
     }
+}
+
+/// Counts the replies with `won` status; every other one must be the given error.
+#[track_caller]
+pub fn wins(replies: &[Reply], won: u16, lost: u16, code: &str) -> usize {
+    let mut n = 0;
+    for r in replies {
+        if r.status.as_u16() == won {
+            n += 1;
+        } else {
+            r.assert_error(lost, code);
+        }
+    }
+    n
 }
 
 /// A small world: a platform admin, a district, a street and two communities (A and B),

@@ -149,33 +149,20 @@ async fn two_hundred_redemptions_race_for_one_hundred_beans() {
     for _ in 0..200 {
         codes.push(pay_code_for(&app, s.w.community_a, &resident).await);
     }
-    let mut tasks = Vec::new();
-    for (i, code) in codes.into_iter().enumerate() {
-        let http = app.http.clone();
-        let url = format!("{}/api/v1/merchant/redemptions", app.address);
-        let token = s.staff.token.clone();
-        let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 10});
-        tasks.push(tokio::spawn(async move {
-            let res = http
-                .post(url)
-                .bearer_auth(token)
-                .header("Idempotency-Key", format!("race-{i}"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            TestApp::reply(res).await
-        }));
-    }
-    let mut won = 0;
-    for t in tasks {
-        let r = t.await.unwrap();
-        if r.status.as_u16() == 201 {
-            won += 1;
-        } else {
-            r.assert_error(409, "INSUFFICIENT_BEANS");
-        }
-    }
+    let shots = codes
+        .into_iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 10});
+            (
+                "/api/v1/merchant/redemptions".to_owned(),
+                Some(format!("race-{i}")),
+                body,
+            )
+        })
+        .collect();
+    let replies = app.post_all(&s.staff.token, shots).await;
+    let won = wins(&replies, 201, 409, "INSUFFICIENT_BEANS");
     assert_eq!(won, 10);
     assert_eq!(balance(&app, s.w.community_a, &resident).await, 0);
     assert_eq!(tx_count(&app).await, 11);
@@ -198,33 +185,21 @@ async fn forty_buyers_race_for_five_in_stock() {
         let code = pay_code_for(&app, s.w.community_a, &r).await;
         buyers.push(code);
     }
-    let mut tasks = Vec::new();
-    for (i, code) in buyers.into_iter().enumerate() {
-        let http = app.http.clone();
-        let url = format!("{}/api/v1/merchant/redemptions", app.address);
-        let token = s.staff.token.clone();
-        let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "offer_id": offer_id});
-        tasks.push(tokio::spawn(async move {
-            let res = http
-                .post(url)
-                .bearer_auth(token)
-                .header("Idempotency-Key", format!("stock-{i}"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            TestApp::reply(res).await
-        }));
-    }
-    let mut won = 0;
-    for t in tasks {
-        let r = t.await.unwrap();
-        if r.status.as_u16() == 201 {
-            won += 1;
-        } else {
-            r.assert_error(409, "OUT_OF_STOCK");
-        }
-    }
+    let shots = buyers
+        .into_iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let body =
+                json!({"merchant_id": s.merchant_id, "pay_code": code, "offer_id": offer_id});
+            (
+                "/api/v1/merchant/redemptions".to_owned(),
+                Some(format!("stock-{i}")),
+                body,
+            )
+        })
+        .collect();
+    let replies = app.post_all(&s.staff.token, shots).await;
+    let won = wins(&replies, 201, 409, "OUT_OF_STOCK");
     assert_eq!(won, 5);
     let left = offer::Entity::find_by_id(offer_id)
         .one(&app.state.db)

@@ -204,29 +204,16 @@ async fn one_key_moves_beans_once() {
     let body = json!({"user_id": resident.id, "amount": 7, "reason": "社区清洁"});
 
     // 50 at once with one key: one transaction, 50 identical answers.
-    let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let http = app.http.clone();
-        let url = format!("{}/api/v1/communities/{a}/points/adjustments", app.address);
-        let token = w.admin_a.token.clone();
-        let body = body.clone();
-        tasks.push(tokio::spawn(async move {
-            let res = http
-                .post(url)
-                .bearer_auth(token)
-                .header("Idempotency-Key", "same-key")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            TestApp::reply(res).await
-        }));
-    }
-    let mut answers = Vec::new();
-    for t in tasks {
-        let r = t.await.unwrap();
-        answers.push((r.status.as_u16(), r.body));
-    }
+    let path = format!("/api/v1/communities/{a}/points/adjustments");
+    let shots = (0..50)
+        .map(|_| (path.clone(), Some("same-key".to_owned()), body.clone()))
+        .collect();
+    let answers: Vec<(u16, Value)> = app
+        .post_all(&w.admin_a.token, shots)
+        .await
+        .into_iter()
+        .map(|r| (r.status.as_u16(), r.body))
+        .collect();
     assert!(
         answers.iter().all(|a| a == &answers[0]),
         "{:?}",
@@ -275,34 +262,18 @@ async fn a_wallet_never_goes_below_zero_under_a_rush() {
     .assert_status(201);
 
     // 200 deductions of 10 against 100, all at once, each its own key.
-    let mut tasks = Vec::new();
-    for i in 0..200 {
-        let http = app.http.clone();
-        let url = format!("{}/api/v1/communities/{a}/points/adjustments", app.address);
-        let token = w.admin_a.token.clone();
-        let body = json!({"user_id": resident.id, "amount": -10, "reason": "并发扣减"});
-        tasks.push(tokio::spawn(async move {
-            let res = http
-                .post(url)
-                .bearer_auth(token)
-                .header("Idempotency-Key", format!("rush-{i}"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            TestApp::reply(res).await
-        }));
+    let path = format!("/api/v1/communities/{a}/points/adjustments");
+    let shots = (0..200)
+        .map(|i| {
+            let body = json!({"user_id": resident.id, "amount": -10, "reason": "并发扣减"});
+            (path.clone(), Some(format!("rush-{i}")), body)
+        })
+        .collect();
+    let replies = app.post_all(&w.admin_a.token, shots).await;
+    for r in replies.iter().filter(|r| r.status.as_u16() == 201) {
+        assert!(r.body["balance_after"].as_i64().unwrap() >= 0);
     }
-    let mut won = 0;
-    for t in tasks {
-        let r = t.await.unwrap();
-        if r.status.as_u16() == 201 {
-            won += 1;
-            assert!(r.body["balance_after"].as_i64().unwrap() >= 0);
-        } else {
-            r.assert_error(409, "INSUFFICIENT_BEANS");
-        }
-    }
+    let won = wins(&replies, 201, 409, "INSUFFICIENT_BEANS");
     assert_eq!(won, 10);
     assert_eq!(balance(&app, a, &resident.token).await, 0);
     assert_eq!(transactions(&app).await, 11, "refusals wrote nothing");
