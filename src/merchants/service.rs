@@ -1,7 +1,7 @@
 //! Merchants, staff invitations and offers.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -160,18 +160,27 @@ pub async fn accept_invite(
     if used.rows_affected != 1 {
         return Err(invalid());
     }
-    if !current.is_staff_of(found.merchant_id) {
-        crate::entities::role_grant::ActiveModel {
-            user_id: Set(current.id()),
-            role: Set(Role::MerchantStaff.as_str().to_owned()),
-            scope_id: Set(found.merchant_id),
-            granted_by: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-    }
+    // Already staff (say, two invitations accepted at once): the unique index decides, and
+    // the second grant is simply not added.
+    crate::entities::role_grant::Entity::insert(crate::entities::role_grant::ActiveModel {
+        user_id: Set(current.id()),
+        role: Set(Role::MerchantStaff.as_str().to_owned()),
+        scope_id: Set(found.merchant_id),
+        granted_by: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            crate::entities::role_grant::Column::UserId,
+            crate::entities::role_grant::Column::Role,
+            crate::entities::role_grant::Column::ScopeId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
     txn.commit().await?;
     merchant::Entity::find_by_id(found.merchant_id)
         .one(&state.db)
