@@ -225,6 +225,113 @@ impl Cache {
     }
 }
 
+/// Marks a sorted set as built even when it has no members yet (Redis drops empty sets);
+/// it sorts below every real member and is never returned.
+const ZSET_SENTINEL: &str = "\u{0}built";
+
+/// One member of a sorted set and its score.
+pub type Scored = (String, i64);
+
+impl Cache {
+    /// Adds `by` to a member's score, only if the set has been built; false when it has not
+    /// (the next reader rebuilds it from the source of truth).
+    pub async fn zincr_existing(&self, key: &str, member: &str, by: i64) -> CacheResult<bool> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => Ok(store.zincr_existing(&key, member, by)),
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let script = redis::Script::new(
+                    "if redis.call('EXISTS', KEYS[1]) == 1 then \
+                     redis.call('ZINCRBY', KEYS[1], ARGV[2], ARGV[1]) return 1 else return 0 end",
+                );
+                let done: i64 = Self::with_timeout(
+                    *timeout,
+                    script.key(&key).arg(member).arg(by).invoke_async(&mut conn),
+                )
+                .await?;
+                Ok(done == 1)
+            }
+        }
+    }
+
+    /// Replaces the whole sorted set in one step and sets its lifetime.
+    pub async fn zreplace(&self, key: &str, members: &[Scored], ttl: Duration) -> CacheResult<()> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => {
+                store.zreplace(key, members, ttl);
+                Ok(())
+            }
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let mut pipe = redis::pipe();
+                pipe.atomic().del(&key).ignore();
+                pipe.zadd(&key, ZSET_SENTINEL, "-inf").ignore();
+                for chunk in members.chunks(500) {
+                    let items: Vec<(i64, &str)> =
+                        chunk.iter().map(|(m, s)| (*s, m.as_str())).collect();
+                    pipe.zadd_multiple(&key, &items).ignore();
+                }
+                pipe.pexpire(&key, ttl.as_millis().max(1) as i64).ignore();
+                Self::with_timeout(*timeout, pipe.query_async::<()>(&mut conn)).await
+            }
+        }
+    }
+
+    /// The `n` highest-scored members, highest first (ties: greater member first), or None
+    /// when the set has not been built.
+    pub async fn ztop(&self, key: &str, n: usize) -> CacheResult<Option<Vec<Scored>>> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => Ok(store.ztop(&key, n)),
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let (exists, rows): (bool, Vec<(String, f64)>) = Self::with_timeout(
+                    *timeout,
+                    redis::pipe()
+                        .atomic()
+                        .exists(&key)
+                        .zrevrange_withscores(&key, 0, n as isize)
+                        .query_async(&mut conn),
+                )
+                .await?;
+                if !exists {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    rows.into_iter()
+                        .filter(|(m, _)| m != ZSET_SENTINEL)
+                        .take(n)
+                        .map(|(m, s)| (m, s as i64))
+                        .collect(),
+                ))
+            }
+        }
+    }
+
+    /// A member's place (0 = first) and score, if the set is built and holds the member.
+    pub async fn zplace(&self, key: &str, member: &str) -> CacheResult<Option<(u64, i64)>> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Memory(store) => Ok(store.zplace(&key, member)),
+            Backend::Redis { conn, timeout } => {
+                let mut conn = conn.clone();
+                let (rank, score): (Option<u64>, Option<f64>) = Self::with_timeout(
+                    *timeout,
+                    redis::pipe()
+                        .atomic()
+                        .zrevrank(&key, member)
+                        .zscore(&key, member)
+                        .query_async(&mut conn),
+                )
+                .await?;
+                Ok(rank.zip(score.map(|s| s as i64)))
+            }
+        }
+    }
+}
+
 /// Hides a password in a Redis URL before it is printed.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -244,6 +351,7 @@ struct MemoryStore {
 #[derive(Default)]
 struct MemoryInner {
     map: HashMap<String, (String, Instant)>,
+    zsets: HashMap<String, (HashMap<String, i64>, Instant)>,
     writes: u64,
 }
 
@@ -311,6 +419,60 @@ impl MemoryStore {
         let left = expires.saturating_duration_since(now).as_millis() as u64;
         (count, left.div_ceil(1000))
     }
+
+    fn zset<'a>(
+        inner: &'a mut MemoryInner,
+        key: &str,
+        now: Instant,
+    ) -> Option<&'a mut HashMap<String, i64>> {
+        match inner.zsets.get_mut(key) {
+            Some((set, exp)) if *exp > now => Some(set),
+            _ => None,
+        }
+    }
+
+    fn zincr_existing(&self, key: &str, member: &str, by: i64) -> bool {
+        let mut inner = self.lock();
+        match Self::zset(&mut inner, key, Instant::now()) {
+            Some(set) => {
+                *set.entry(member.to_owned()).or_default() += by;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn zreplace(&self, key: String, members: &[Scored], ttl: Duration) {
+        let set = members.iter().cloned().collect();
+        let mut inner = self.lock();
+        let now = Instant::now();
+        inner.zsets.retain(|_, (_, exp)| *exp > now);
+        inner.zsets.insert(key, (set, now + ttl));
+    }
+
+    /// Highest score first; ties by greater member first, as Redis orders a reverse range.
+    fn sorted(set: &HashMap<String, i64>) -> Vec<Scored> {
+        let mut all: Vec<Scored> = set.iter().map(|(m, s)| (m.clone(), *s)).collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+        all
+    }
+
+    fn ztop(&self, key: &str, n: usize) -> Option<Vec<Scored>> {
+        let mut inner = self.lock();
+        let set = Self::zset(&mut inner, key, Instant::now())?;
+        let mut all = Self::sorted(set);
+        all.truncate(n);
+        Some(all)
+    }
+
+    fn zplace(&self, key: &str, member: &str) -> Option<(u64, i64)> {
+        let mut inner = self.lock();
+        let set = Self::zset(&mut inner, key, Instant::now())?;
+        Self::sorted(set)
+            .iter()
+            .position(|(m, _)| m == member)
+            .map(|i| (i as u64, set[member]))
+    }
 }
 
 #[cfg(test)]
@@ -340,6 +502,22 @@ mod tests {
         let (n2, _) = c.incr_window("n", Duration::from_secs(60)).await.unwrap();
         assert_eq!((n1, n2), (1, 2));
         assert!(ttl > 0 && ttl <= 60);
+    }
+
+    #[tokio::test]
+    async fn memory_sorted_sets() {
+        let c = memory();
+        assert!(!c.zincr_existing("z", "7", 5).await.unwrap());
+        assert_eq!(c.ztop("z", 3).await.unwrap(), None);
+        c.zreplace("z", &[], Duration::from_secs(5)).await.unwrap();
+        assert_eq!(c.ztop("z", 3).await.unwrap(), Some(vec![]));
+        assert!(c.zincr_existing("z", "7", 5).await.unwrap());
+        assert!(c.zincr_existing("z", "8", 9).await.unwrap());
+        assert!(c.zincr_existing("z", "9", 5).await.unwrap());
+        let top = c.ztop("z", 2).await.unwrap().unwrap();
+        assert_eq!(top, vec![("8".to_owned(), 9), ("9".to_owned(), 5)]);
+        assert_eq!(c.zplace("z", "7").await.unwrap(), Some((2, 5)));
+        assert_eq!(c.zplace("z", "1").await.unwrap(), None);
     }
 
     #[test]

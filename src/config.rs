@@ -76,6 +76,7 @@ pub struct PointsSettings {
     pub expiry_job_enabled: bool,
     pub expiry_interval_secs: u64,
     pub expiry_notice_days: i64,
+    pub ranking_refresh_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -106,6 +107,7 @@ pub struct StorageSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CodesSettings {
     pub join_community_page: String,
+    pub merchant_counter_page: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

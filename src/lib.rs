@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod calendar;
 pub mod cli;
 pub mod codes;
 pub mod communities;

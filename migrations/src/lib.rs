@@ -9,6 +9,7 @@ mod m20261122_000003_ledger;
 mod m20261122_000004_earning;
 mod m20261122_000005_merchants;
 mod m20261122_000006_settlements;
+mod m20261122_000007_merchant_reach;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_earning::Migration),
             Box::new(m20261122_000005_merchants::Migration),
             Box::new(m20261122_000006_settlements::Migration),
+            Box::new(m20261122_000007_merchant_reach::Migration),
         ]
     }
 }

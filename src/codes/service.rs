@@ -13,7 +13,7 @@ use crate::pagination::Keyset;
 use crate::state::AppState;
 use crate::wechat::WeChatError;
 
-/// What a code is for. Later capabilities add activity check-in, votes and merchant counters.
+/// What a code is for. Later capabilities add activity check-in and votes.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
@@ -21,18 +21,23 @@ use crate::wechat::WeChatError;
 pub enum Purpose {
     /// Opens the community's join page.
     JoinCommunity,
+    /// A shop's counter code (收款码): the resident scans it and confirms what to pay. Made
+    /// by the merchant's staff or managers; the target is the merchant.
+    MerchantCounter,
 }
 
 impl Purpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::JoinCommunity => "join_community",
+            Purpose::MerchantCounter => "merchant_counter",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "join_community" => Some(Purpose::JoinCommunity),
+            "merchant_counter" => Some(Purpose::MerchantCounter),
             _ => None,
         }
     }
@@ -67,6 +72,7 @@ pub fn plausible_scene(scene: &str) -> bool {
     !scene.is_empty() && scene.len() <= 32 && scene.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// Makes a community code (community admins), e.g. the join poster's code.
 pub async fn create(
     state: &AppState,
     current: &CurrentUser,
@@ -82,12 +88,57 @@ pub async fn create(
             "有效天数须在 1 到 3650 之间",
         ));
     }
-    let (target_id, page) = match purpose {
-        Purpose::JoinCommunity => (
-            community_id,
-            state.settings.codes.join_community_page.clone(),
-        ),
+    let page = match purpose {
+        Purpose::JoinCommunity => state.settings.codes.join_community_page.clone(),
+        Purpose::MerchantCounter => {
+            return Err(AppError::validation(
+                "purpose",
+                "商户收款码请在商户页面生成",
+            ));
+        }
     };
+    let expires_at = valid_days.map(|d| Utc::now() + chrono::Duration::days(d));
+    insert(
+        state,
+        current.id(),
+        community_id,
+        purpose,
+        community_id,
+        page,
+        expires_at,
+    )
+    .await
+}
+
+/// Makes a merchant's counter code. The caller has checked that `creator` may.
+pub async fn create_for_merchant(
+    state: &AppState,
+    creator: i64,
+    community_id: i64,
+    merchant_id: i64,
+) -> AppResult<qr_code::Model> {
+    let page = state.settings.codes.merchant_counter_page.clone();
+    insert(
+        state,
+        creator,
+        community_id,
+        Purpose::MerchantCounter,
+        merchant_id,
+        page,
+        None,
+    )
+    .await
+}
+
+async fn insert(
+    state: &AppState,
+    creator: i64,
+    community_id: i64,
+    purpose: Purpose,
+    target_id: i64,
+    page: String,
+    expires_at: Option<DateTime<Utc>>,
+) -> AppResult<qr_code::Model> {
     let now = Utc::now();
     for _ in 0..3 {
         let row = qr_code::ActiveModel {
@@ -96,11 +147,11 @@ pub async fn create(
             community_id: Set(community_id),
             target_id: Set(target_id),
             page: Set(page.clone()),
-            expires_at: Set(valid_days.map(|d| now + chrono::Duration::days(d))),
+            expires_at: Set(expires_at),
             revoked_at: Set(None),
             image_key: Set(None),
             image_type: Set(None),
-            created_by: Set(current.id()),
+            created_by: Set(creator),
             created_at: Set(now),
             ..Default::default()
         };
@@ -173,13 +224,17 @@ pub async fn resolve(
     Ok((code, community))
 }
 
-/// Loads a code for someone who manages it: an admin of its community. Others get 404.
+/// Loads a code for someone who manages it: an admin of its community, or for a shop's
+/// counter code the shop's staff. Others get 404.
 async fn managed(
     state: &AppState,
     current: &CurrentUser,
     scene: &str,
 ) -> AppResult<qr_code::Model> {
     let code = find(state, scene).await?;
+    if code.purpose == Purpose::MerchantCounter.as_str() && current.is_staff_of(code.target_id) {
+        return Ok(code);
+    }
     let access = CommunityAccess::load(state, current, code.community_id).await?;
     if !Admin::allows(&access) {
         return Err(AppError::not_found());

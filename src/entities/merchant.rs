@@ -5,7 +5,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// The community that admitted the merchant and whose residents it serves.
+    /// The merchant's home community: the one that admitted it (or, for a merchant admitted
+    /// by a street, the first it serves). `merchant_communities` lists all it serves.
     pub community_id: i64,
     pub name: String,
     pub address: String,

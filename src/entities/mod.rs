@@ -14,6 +14,7 @@ pub mod ledger_posting;
 pub mod ledger_transaction;
 pub mod membership;
 pub mod merchant;
+pub mod merchant_community;
 pub mod merchant_invite;
 pub mod moderation_item;
 pub mod offer;

@@ -10,12 +10,17 @@ pub struct Model {
     pub user_id: i64,
     pub community_id: i64,
     pub amount: i64,
+    /// The staff member who scanned the pay code; for a counter-code payment, the resident
+    /// who paid.
     pub staff_id: i64,
     pub transaction_id: i64,
     /// completed or reversed.
     pub status: String,
     pub reversal_transaction_id: Option<i64>,
     pub created_at: DateTimeUtc,
+    /// pay_code (staff scanned the resident's code) or counter_code (the resident scanned the
+    /// shop's code and confirmed the amount).
+    pub channel: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,11 +1,17 @@
-//! Redemption at the counter: the resident shows a one-minute, single-use pay code; staff scan
-//! it with the offer (or an amount) and an Idempotency-Key. One short database transaction
+//! Redemption at the counter: the resident shows a one-minute, single-use pay code and staff
+//! scan it with the offer (or an amount) and an Idempotency-Key — or the resident scans the
+//! shop's counter code and confirms what to pay. One short database transaction
 //! debits the wallet, credits the merchant, takes one from stock and marks the code used —
 //! or, if anything is refused, writes nothing.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use crate::pagination::Keyset;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -64,10 +70,21 @@ pub struct Receipt {
     pub offer_id: Option<i64>,
     pub offer_name: Option<String>,
     pub user_id: i64,
+    /// The community whose beans were spent.
+    #[serde(default)]
+    pub community_id: i64,
     pub amount: i64,
+    /// pay_code (staff scanned the resident's code) or counter_code (the resident scanned
+    /// the shop's code).
+    #[serde(default = "pay_code_channel")]
+    pub channel: String,
     /// completed or reversed.
     pub status: String,
     pub created_at: DateTime<Utc>,
+}
+
+fn pay_code_channel() -> String {
+    Channel::PayCode.as_str().to_owned()
 }
 
 pub struct RedeemRequest {
@@ -84,6 +101,92 @@ fn code_invalid() -> AppError {
     )
 }
 
+fn not_served() -> AppError {
+    AppError::new(
+        ErrorCode::CommunityNotServed,
+        "该商户不接受您所在社区的金豆",
+    )
+}
+
+/// How a sale was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Staff scanned the resident's pay code (付款码).
+    PayCode,
+    /// The resident scanned the shop's counter code (收款码) and confirmed.
+    CounterCode,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::PayCode => "pay_code",
+            Channel::CounterCode => "counter_code",
+        }
+    }
+}
+
+/// A merchant that is open for redemptions.
+async fn open_shop(state: &AppState, merchant_id: i64) -> AppResult<merchant::Model> {
+    let shop = merchant::Entity::find_by_id(merchant_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if shop.status != "active" {
+        return Err(AppError::new(
+            ErrorCode::MerchantSuspended,
+            "该商户已暂停兑换",
+        ));
+    }
+    Ok(shop)
+}
+
+/// What is bought: one of the shop's offers at its price, or an amount of beans.
+async fn item(
+    state: &AppState,
+    shop: &merchant::Model,
+    offer_id: Option<i64>,
+    amount: Option<i64>,
+) -> AppResult<(Option<offer::Model>, i64)> {
+    match (offer_id, amount) {
+        (Some(id), None) => {
+            let o = offer::Entity::find_by_id(id)
+                .filter(offer::Column::MerchantId.eq(shop.id))
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| AppError::validation("offer_id", "该商户没有这个商品"))?;
+            let price = o.price;
+            Ok((Some(o), price))
+        }
+        (None, Some(amount)) if (1..=100_000).contains(&amount) => Ok((None, amount)),
+        (None, Some(_)) => Err(AppError::validation(
+            "amount",
+            "金额须在 1 到 100000 金豆之间",
+        )),
+        _ => Err(AppError::validation(
+            "offer_id",
+            "请选择商品或填写金额（二选一）",
+        )),
+    }
+}
+
+/// One sale, however it was started: who pays from which community's wallet, for what.
+struct Sale<'a> {
+    shop: &'a merchant::Model,
+    user_id: i64,
+    community_id: i64,
+    offer: Option<offer::Model>,
+    amount: i64,
+    key: String,
+    request_hash: String,
+    /// The staff member who scanned, or the resident who paid at the counter code.
+    actor: i64,
+    channel: Channel,
+    /// The pay code this sale uses up.
+    pay_code_id: Option<i64>,
+}
+
+/// Staff scan a resident's pay code.
 pub async fn redeem(
     state: &AppState,
     staff: &CurrentUser,
@@ -96,76 +199,133 @@ pub async fn redeem(
             "您不是该商户的店员",
         ));
     }
-    let shop = merchant::Entity::find_by_id(req.merchant_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    if shop.status != "active" {
-        return Err(AppError::new(
-            ErrorCode::MerchantSuspended,
-            "该商户已暂停兑换",
-        ));
-    }
+    let shop = open_shop(state, req.merchant_id).await?;
     if req.pay_code.len() != PAY_CODE_DIGITS || !req.pay_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AppError::validation("pay_code", "付款码须为 18 位数字"));
     }
-    let offer = match (req.offer_id, req.amount) {
-        (Some(id), None) => Some(
-            offer::Entity::find_by_id(id)
-                .filter(offer::Column::MerchantId.eq(shop.id))
-                .one(&state.db)
-                .await?
-                .ok_or_else(|| AppError::validation("offer_id", "该商户没有这个商品"))?,
-        ),
-        (None, Some(amount)) if (1..=100_000).contains(&amount) => None,
-        (None, Some(_)) => {
-            return Err(AppError::validation(
-                "amount",
-                "金额须在 1 到 100000 金豆之间",
-            ));
-        }
-        _ => {
-            return Err(AppError::validation(
-                "offer_id",
-                "请选择商品或填写金额（二选一）",
-            ));
-        }
-    };
-    let amount = offer.as_ref().map(|o| o.price).or(req.amount).unwrap_or(0);
+    let (offer, amount) = item(state, &shop, req.offer_id, req.amount).await?;
     let code = pay_code::Entity::find()
         .filter(pay_code::Column::CodeHash.eq(state.crypto.lookup_hash("pay-code", &req.pay_code)))
         .one(&state.db)
         .await?
         .ok_or_else(code_invalid)?;
-    if code.community_id != shop.community_id {
-        return Err(AppError::new(
-            ErrorCode::CommunityNotServed,
-            "该商户不接受您所在社区的金豆",
-        ));
+    if !crate::merchants::service::serves(&state.db, shop.id, code.community_id).await? {
+        return Err(not_served());
     }
     let request_hash = ledger::request_hash(&serde_json::json!({
         "merchant_id": shop.id, "pay_code": req.pay_code, "offer_id": req.offer_id, "amount": amount,
     }));
-    let key = format!("redeem:{}:{client_key}", shop.id);
-    let now = Utc::now();
+    complete(
+        state,
+        Sale {
+            shop: &shop,
+            user_id: code.user_id,
+            community_id: code.community_id,
+            offer,
+            amount,
+            key: format!("redeem:{}:{client_key}", shop.id),
+            request_hash,
+            actor: staff.id(),
+            channel: Channel::PayCode,
+            pay_code_id: Some(code.id),
+        },
+    )
+    .await
+}
 
+pub struct CounterPayment {
+    /// The scene of the shop's counter code, as scanned.
+    pub scene: String,
+    /// Whose beans to spend, when the resident belongs to several communities the shop serves.
+    pub community_id: Option<i64>,
+    pub offer_id: Option<i64>,
+    pub amount: Option<i64>,
+}
+
+/// A resident scans the shop's counter code and confirms what to pay.
+pub async fn pay_at_counter(
+    state: &AppState,
+    resident: &CurrentUser,
+    req: CounterPayment,
+    client_key: &str,
+) -> AppResult<Receipt> {
+    let (code, _) = crate::codes::service::resolve(state, &req.scene).await?;
+    if code.purpose != crate::codes::service::Purpose::MerchantCounter.as_str() {
+        return Err(AppError::validation("scene", "这不是商户收款码"));
+    }
+    let shop = open_shop(state, code.target_id).await?;
+    let (offer, amount) = item(state, &shop, req.offer_id, req.amount).await?;
+    let served = crate::merchants::service::served(&state.db, &shop).await?;
+    let mine: Vec<i64> = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(resident.id()))
+        .filter(membership::Column::Status.eq("verified"))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|m| m.community_id)
+        .filter(|c| served.contains(c))
+        .collect();
+    let community_id = match (req.community_id, mine.as_slice()) {
+        (Some(c), _) if mine.contains(&c) => c,
+        (Some(_), _) | (None, []) => return Err(not_served()),
+        (None, [only]) => *only,
+        (None, _) => {
+            return Err(AppError::validation(
+                "community_id",
+                "请选择使用哪个社区的金豆",
+            ));
+        }
+    };
+    let request_hash = ledger::request_hash(&serde_json::json!({
+        "merchant_id": shop.id, "scene": req.scene, "community_id": community_id,
+        "offer_id": req.offer_id, "amount": amount,
+    }));
+    complete(
+        state,
+        Sale {
+            shop: &shop,
+            user_id: resident.id(),
+            community_id,
+            offer,
+            amount,
+            key: format!("counter:{}:{client_key}", resident.id()),
+            request_hash,
+            actor: resident.id(),
+            channel: Channel::CounterCode,
+            pay_code_id: None,
+        },
+    )
+    .await
+}
+
+/// The sale in one short database transaction: the wallet debited, the merchant credited,
+/// one taken from stock and the pay code used — or, if anything is refused, nothing written.
+async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
+    let Sale {
+        shop,
+        user_id,
+        community_id,
+        offer,
+        amount,
+        ..
+    } = &sale;
+    let now = Utc::now();
     let txn = crate::db::begin_write(&state.db).await?;
-    let wallet =
-        ledger::account(&txn, shop.community_id, AccountKind::Wallet, code.user_id).await?;
-    let till = ledger::till_for(&txn, shop.community_id, shop.id, wallet.id).await?;
-    let reason = match &offer {
+    let wallet = ledger::account(&txn, *community_id, AccountKind::Wallet, *user_id).await?;
+    let till = ledger::till_for(&txn, *community_id, shop.id, wallet.id).await?;
+    let reason = match offer {
         Some(o) => format!("{} · {}", shop.name, o.name),
         None => format!("{} · 金豆消费", shop.name),
     };
     let new = NewTransaction {
-        community_id: shop.community_id,
+        community_id: *community_id,
         kind: TxKind::Redemption,
-        key: &key,
-        request_hash,
+        key: &sale.key,
+        request_hash: sale.request_hash.clone(),
         reason: &reason,
         ref_type: Some("merchant"),
         ref_id: Some(shop.id),
-        created_by: Some(staff.id()),
+        created_by: Some(sale.actor),
         reverses_id: None,
         legs: vec![
             Leg {
@@ -174,7 +334,7 @@ pub async fn redeem(
             },
             Leg {
                 account: till,
-                amount,
+                amount: *amount,
             },
         ],
     };
@@ -189,65 +349,33 @@ pub async fn redeem(
         Posted::New(tx) => tx,
     };
     ledger::lock_account(&txn, new.legs[0].account.id).await?;
-    let used = pay_code::Entity::update_many()
-        .col_expr(pay_code::Column::UsedAt, Expr::value(now))
-        .filter(pay_code::Column::Id.eq(code.id))
-        .filter(pay_code::Column::UsedAt.is_null())
-        .filter(pay_code::Column::ExpiresAt.gt(now))
-        .exec(&txn)
-        .await?;
-    if used.rows_affected != 1 {
-        return Err(code_invalid());
+    if let Some(code_id) = sale.pay_code_id {
+        let used = pay_code::Entity::update_many()
+            .col_expr(pay_code::Column::UsedAt, Expr::value(now))
+            .filter(pay_code::Column::Id.eq(code_id))
+            .filter(pay_code::Column::UsedAt.is_null())
+            .filter(pay_code::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?;
+        if used.rows_affected != 1 {
+            return Err(code_invalid());
+        }
     }
-    if let Some(o) = &offer {
-        let live = o.active
-            && o.valid_from.is_none_or(|t| t <= now)
-            && o.valid_until.is_none_or(|t| t > now);
-        if !live {
-            return Err(AppError::new(
-                ErrorCode::OfferUnavailable,
-                "该商品已下架或不在兑换期内",
-            ));
-        }
-        if let Some(limit) = o.per_resident_limit {
-            // The wallet row is locked above: this resident's redemptions of the offer are
-            // counted one at a time.
-            let taken = redemption::Entity::find()
-                .filter(redemption::Column::OfferId.eq(o.id))
-                .filter(redemption::Column::UserId.eq(code.user_id))
-                .filter(redemption::Column::Status.eq("completed"))
-                .count(&txn)
-                .await?;
-            if taken as i64 >= limit {
-                return Err(AppError::new(
-                    ErrorCode::OfferLimitReached,
-                    "已达到该商品的每人兑换上限",
-                ));
-            }
-        }
-        if o.stock.is_some() {
-            let took = offer::Entity::update_many()
-                .col_expr(offer::Column::Stock, Expr::col(offer::Column::Stock).sub(1))
-                .filter(offer::Column::Id.eq(o.id))
-                .filter(offer::Column::Stock.gt(0))
-                .exec(&txn)
-                .await?;
-            if took.rows_affected != 1 {
-                return Err(AppError::new(ErrorCode::OutOfStock, "该商品已兑完"));
-            }
-        }
+    if let Some(o) = offer {
+        take_offer(&txn, o, *user_id, now).await?;
     }
     let row = redemption::ActiveModel {
         merchant_id: Set(shop.id),
         offer_id: Set(offer.as_ref().map(|o| o.id)),
-        user_id: Set(code.user_id),
-        community_id: Set(shop.community_id),
-        amount: Set(amount),
-        staff_id: Set(staff.id()),
+        user_id: Set(*user_id),
+        community_id: Set(*community_id),
+        amount: Set(*amount),
+        staff_id: Set(sale.actor),
         transaction_id: Set(tx.id),
         status: Set("completed".into()),
         reversal_transaction_id: Set(None),
         created_at: Set(now),
+        channel: Set(sale.channel.as_str().to_owned()),
         ..Default::default()
     }
     .insert(&txn)
@@ -259,8 +387,10 @@ pub async fn redeem(
         merchant_name: shop.name.clone(),
         offer_id: offer.as_ref().map(|o| o.id),
         offer_name: offer.as_ref().map(|o| o.name.clone()),
-        user_id: code.user_id,
-        amount,
+        user_id: *user_id,
+        community_id: *community_id,
+        amount: *amount,
+        channel: sale.channel.as_str().to_owned(),
         status: "completed".into(),
         created_at: now,
     };
@@ -269,6 +399,50 @@ pub async fn redeem(
     ledger::apply(&txn, &tx, &new.legs).await?;
     txn.commit().await?;
     Ok(receipt)
+}
+
+/// Checks an offer can be had now by this resident and takes one from its stock. Runs with
+/// the resident's wallet locked, so their redemptions of the offer are counted one at a time.
+async fn take_offer(
+    txn: &DatabaseTransaction,
+    o: &offer::Model,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let live =
+        o.active && o.valid_from.is_none_or(|t| t <= now) && o.valid_until.is_none_or(|t| t > now);
+    if !live {
+        return Err(AppError::new(
+            ErrorCode::OfferUnavailable,
+            "该商品已下架或不在兑换期内",
+        ));
+    }
+    if let Some(limit) = o.per_resident_limit {
+        let taken = redemption::Entity::find()
+            .filter(redemption::Column::OfferId.eq(o.id))
+            .filter(redemption::Column::UserId.eq(user_id))
+            .filter(redemption::Column::Status.eq("completed"))
+            .count(txn)
+            .await?;
+        if taken as i64 >= limit {
+            return Err(AppError::new(
+                ErrorCode::OfferLimitReached,
+                "已达到该商品的每人兑换上限",
+            ));
+        }
+    }
+    if o.stock.is_some() {
+        let took = offer::Entity::update_many()
+            .col_expr(offer::Column::Stock, Expr::col(offer::Column::Stock).sub(1))
+            .filter(offer::Column::Id.eq(o.id))
+            .filter(offer::Column::Stock.gt(0))
+            .exec(txn)
+            .await?;
+        if took.rows_affected != 1 {
+            return Err(AppError::new(ErrorCode::OutOfStock, "该商品已兑完"));
+        }
+    }
+    Ok(())
 }
 
 fn stored(tx: &ledger_transaction::Model) -> AppResult<Receipt> {
@@ -387,4 +561,25 @@ pub async fn reverse(
         .await?;
     txn.commit().await?;
     receipt(state, current, r.id).await
+}
+
+/// The merchant's redemptions, newest first (its staff and managers): what came in at the
+/// counter, by either channel.
+pub async fn list(
+    state: &AppState,
+    current: &CurrentUser,
+    merchant_id: i64,
+    page: Keyset,
+) -> AppResult<Vec<redemption::Model>> {
+    crate::merchants::service::staffed(state, current, merchant_id).await?;
+    let mut query =
+        redemption::Entity::find().filter(redemption::Column::MerchantId.eq(merchant_id));
+    if let Some(before) = page.after {
+        query = query.filter(redemption::Column::Id.lt(before));
+    }
+    Ok(query
+        .order_by_desc(redemption::Column::Id)
+        .limit(page.limit + 1)
+        .all(&state.db)
+        .await?)
 }

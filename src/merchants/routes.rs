@@ -1,5 +1,6 @@
-//! Merchant endpoints: admitting merchants, staff invitations, offers, pay codes, redemption at
-//! the counter, receipts and reversals.
+//! Merchant endpoints: admitting merchants (by a community or a street), staff invitations,
+//! offers, pay codes and counter codes, redemption at the counter, receipts, reversals and
+//! statements.
 
 use actix_web::{HttpResponse, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
@@ -11,7 +12,7 @@ use crate::entities::{merchant, offer};
 use crate::error::{AppResult, ErrorBody};
 use crate::http::body::Body;
 use crate::http::idempotency::IdempotencyKey;
-use crate::merchants::redemption::{self, Receipt, RedeemRequest};
+use crate::merchants::redemption::{self, CounterPayment, Receipt, RedeemRequest};
 use crate::merchants::service::{self, NewMerchant, OfferInput};
 use crate::merchants::settlement::{self, Statement};
 use crate::pagination::{Page, PageQuery};
@@ -29,10 +30,26 @@ pub struct MerchantInput {
     pub contact: String,
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreetMerchantInput {
+    #[schema(example = "惠民超市")]
+    pub name: String,
+    pub address: String,
+    #[schema(example = "超市")]
+    pub category: String,
+    pub contact: String,
+    /// The street's communities whose residents' beans it accepts; the first is its home.
+    pub community_ids: Vec<i64>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct MerchantView {
     pub id: i64,
+    /// The home community (whose admins manage the merchant, with the street's).
     pub community_id: i64,
+    /// Every community whose beans the merchant accepts, home first.
+    pub community_ids: Vec<i64>,
     pub name: String,
     pub address: String,
     pub category: String,
@@ -42,11 +59,12 @@ pub struct MerchantView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<merchant::Model> for MerchantView {
-    fn from(m: merchant::Model) -> Self {
+impl MerchantView {
+    fn new(m: merchant::Model, community_ids: Vec<i64>) -> Self {
         Self {
             id: m.id,
             community_id: m.community_id,
+            community_ids,
             name: m.name,
             address: m.address,
             category: m.category,
@@ -172,10 +190,10 @@ pub async fn create_merchant(
     body: Body<MerchantInput>,
 ) -> AppResult<HttpResponse> {
     let b = body.into_inner();
-    let m = service::create(
+    let (m, served) = service::create(
         &state,
         &ctx.user,
-        ctx.community_id(),
+        &[ctx.community_id()],
         NewMerchant {
             name: &b.name,
             address: &b.address,
@@ -184,7 +202,40 @@ pub async fn create_merchant(
         },
     )
     .await?;
-    Ok(HttpResponse::Created().json(MerchantView::from(m)))
+    Ok(HttpResponse::Created().json(MerchantView::new(m, served)))
+}
+
+/// Admits a merchant for several communities of the street (street admins): it accepts the
+/// beans of each, and its sales are booked in the resident's own community.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("street_id" = i64, Path)),
+    request_body = StreetMerchantInput,
+    responses((status = 201, body = MerchantView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[post("/streets/{street_id}/merchants")]
+pub async fn create_street_merchant(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<StreetMerchantInput>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let (m, served) = service::create_for_street(
+        &state,
+        &user,
+        path.into_inner(),
+        &b.community_ids,
+        NewMerchant {
+            name: &b.name,
+            address: &b.address,
+            category: &b.category,
+            contact: &b.contact,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(MerchantView::new(m, served)))
 }
 
 /// The community's merchants (its members).
@@ -202,11 +253,15 @@ pub async fn list_merchants(
 ) -> AppResult<HttpResponse> {
     let keyset = page.keyset()?;
     let rows = service::list(&state, ctx.community_id(), keyset).await?;
+    let mut served = service::served_many(&state.db, &rows).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         keyset,
         |m| m.id,
-        |m| Ok(MerchantView::from(m)),
+        |m| {
+            let ids = served.remove(&m.id).unwrap_or_default();
+            Ok(MerchantView::new(m, ids))
+        },
     )?))
 }
 
@@ -226,7 +281,8 @@ pub async fn set_status(
     body: Body<StatusInput>,
 ) -> AppResult<HttpResponse> {
     let m = service::set_status(&state, &user, path.into_inner(), &body.0.status).await?;
-    Ok(HttpResponse::Ok().json(MerchantView::from(m)))
+    let served = service::served(&state.db, &m).await?;
+    Ok(HttpResponse::Ok().json(MerchantView::new(m, served)))
 }
 
 /// Makes a one-time invitation code for a member of staff (its community's admins).
@@ -260,7 +316,8 @@ pub async fn join_staff(
     body: Body<JoinStaff>,
 ) -> AppResult<HttpResponse> {
     let m = service::accept_invite(&state, &user, &body.0.code).await?;
-    Ok(HttpResponse::Ok().json(MerchantView::from(m)))
+    let served = service::served(&state.db, &m).await?;
+    Ok(HttpResponse::Ok().json(MerchantView::new(m, served)))
 }
 
 /// Adds an offer (the merchant's staff or its community's admins).
@@ -301,21 +358,24 @@ pub async fn create_offer(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path)),
-    responses((status = 200, body = Vec<OfferView>), (status = 404, body = ErrorBody))
+    params(("merchant_id" = i64, Path), PageQuery),
+    responses((status = 200, body = Page<OfferView>), (status = 404, body = ErrorBody))
 )]
 #[get("/merchants/{merchant_id}/offers")]
 pub async fn merchant_offers(
     state: web::Data<AppState>,
     user: CurrentUser,
     path: web::Path<i64>,
+    page: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
-    let rows = service::offers_of(&state, &user, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(
-        rows.into_iter()
-            .map(|o| offer_view(o, None))
-            .collect::<Vec<_>>(),
-    ))
+    let keyset = page.keyset()?;
+    let rows = service::offers_of(&state, &user, path.into_inner(), keyset).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        keyset,
+        |o| o.id,
+        |o| Ok(offer_view(o, None)),
+    )?))
 }
 
 /// Restocks or withdraws an offer.
@@ -342,20 +402,23 @@ pub async fn update_offer(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("community_id" = i64, Path)),
-    responses((status = 200, body = Vec<OfferView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    params(("community_id" = i64, Path), PageQuery),
+    responses((status = 200, body = Page<OfferView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/communities/{community_id}/offers")]
 pub async fn community_offers(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
+    page: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
-    let rows = service::offers_for_residents(&state, ctx.community_id()).await?;
-    Ok(HttpResponse::Ok().json(
-        rows.into_iter()
-            .map(|(o, m)| offer_view(o, Some(m.name)))
-            .collect::<Vec<_>>(),
-    ))
+    let keyset = page.keyset()?;
+    let rows = service::offers_for_residents(&state, ctx.community_id(), keyset).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        keyset,
+        |(o, _)| o.id,
+        |(o, m)| Ok(offer_view(o, Some(m.name))),
+    )?))
 }
 
 /// A fresh pay code (付款码) for spending this community's beans: about a minute, once.
@@ -375,6 +438,143 @@ pub async fn pay_code(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(PayCode { code, expires_at }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCounterPayment {
+    /// The scene of the shop's counter code (收款码), as scanned.
+    pub scene: String,
+    /// Whose beans to spend; needed only when the resident belongs to several communities
+    /// the shop serves.
+    pub community_id: Option<i64>,
+    /// The offer bought — or give `amount` instead.
+    pub offer_id: Option<i64>,
+    /// Beans to pay, when no offer is chosen.
+    pub amount: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CounterCode {
+    /// The short random id the shop's mini-program code carries.
+    pub scene: String,
+    /// The mini-program page the code opens.
+    pub page: String,
+    /// Where staff fetch the image to print.
+    pub image_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedemptionLine {
+    pub id: i64,
+    pub offer_id: Option<i64>,
+    pub user_id: i64,
+    pub community_id: i64,
+    pub amount: i64,
+    /// pay_code or counter_code.
+    pub channel: String,
+    /// completed or reversed.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new counter code (收款码) for the shop (its staff and managers): print it by the till;
+/// residents scan it and confirm what they pay. Revoke old ones at `/codes/{scene}/revoke`.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path)),
+    responses((status = 201, body = CounterCode), (status = 404, body = ErrorBody))
+)]
+#[post("/merchants/{merchant_id}/counter-codes")]
+pub async fn create_counter_code(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let code = service::counter_code(&state, &user, path.into_inner()).await?;
+    Ok(HttpResponse::Created().json(CounterCode {
+        image_url: format!("/api/v1/codes/{}/image", code.scene),
+        scene: code.scene,
+        page: code.page,
+        created_at: code.created_at,
+    }))
+}
+
+/// The resident scanned the shop's counter code and confirms what to pay: the wallet is
+/// debited, the merchant credited, one taken from stock. Requires `Idempotency-Key`: a retry
+/// returns the same receipt. Staff see it in the shop's redemptions.
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per payment")),
+    request_body = NewCounterPayment,
+    responses(
+        (status = 201, body = Receipt),
+        (status = 403, description = "COMMUNITY_NOT_SERVED", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "INSUFFICIENT_BEANS, OUT_OF_STOCK, OFFER_LIMIT_REACHED, OFFER_UNAVAILABLE, MERCHANT_SUSPENDED, IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 410, description = "CODE_EXPIRED, CODE_REVOKED", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/me/counter-payments")]
+pub async fn pay_at_counter(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    key: IdempotencyKey,
+    body: Body<NewCounterPayment>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let receipt = redemption::pay_at_counter(
+        &state,
+        &user,
+        CounterPayment {
+            scene: b.scene,
+            community_id: b.community_id,
+            offer_id: b.offer_id,
+            amount: b.amount,
+        },
+        &key.0,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(receipt))
+}
+
+/// The shop's redemptions, newest first (its staff and managers).
+#[utoipa::path(
+    tag = "merchants",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path), PageQuery),
+    responses((status = 200, body = Page<RedemptionLine>), (status = 404, body = ErrorBody))
+)]
+#[get("/merchants/{merchant_id}/redemptions")]
+pub async fn list_redemptions(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let keyset = page.keyset()?;
+    let rows = redemption::list(&state, &user, path.into_inner(), keyset).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        keyset,
+        |r| r.id,
+        |r| {
+            Ok(RedemptionLine {
+                id: r.id,
+                offer_id: r.offer_id,
+                user_id: r.user_id,
+                community_id: r.community_id,
+                amount: r.amount,
+                channel: r.channel,
+                status: r.status,
+                created_at: r.created_at,
+            })
+        },
+    )?))
 }
 
 /// Staff scan a resident's pay code: the wallet is debited, the merchant credited, one taken

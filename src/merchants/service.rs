@@ -1,14 +1,17 @@
 //! Merchants, staff invitations and offers.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
 use crate::auth::roles::Role;
-use crate::entities::{merchant, merchant_invite, offer};
+use crate::entities::{community, merchant, merchant_community, merchant_invite, offer};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::pagination::Keyset;
 use crate::state::AppState;
@@ -21,14 +24,19 @@ pub struct NewMerchant<'a> {
     pub contact: &'a str,
 }
 
+/// Admits a merchant serving `communities` (the first is its home). One transaction writes
+/// the merchant and the communities it serves.
 pub async fn create(
     state: &AppState,
     admin: &CurrentUser,
-    community_id: i64,
+    communities: &[i64],
     m: NewMerchant<'_>,
-) -> AppResult<merchant::Model> {
-    Ok(merchant::ActiveModel {
-        community_id: Set(community_id),
+) -> AppResult<(merchant::Model, Vec<i64>)> {
+    let home = *communities
+        .first()
+        .ok_or_else(|| AppError::validation("community_ids", "请至少选择一个社区"))?;
+    let row = merchant::ActiveModel {
+        community_id: Set(home),
         name: Set(validate::text("name", m.name, 64)?),
         address: Set(validate::text("address", m.address, 200)?),
         category: Set(validate::text("category", m.category, 32)?),
@@ -37,17 +45,123 @@ pub async fn create(
         created_by: Set(admin.id()),
         created_at: Set(Utc::now()),
         ..Default::default()
-    }
-    .insert(&state.db)
-    .await?)
+    };
+    let txn = crate::db::begin_write(&state.db).await?;
+    let created = row.insert(&txn).await?;
+    merchant_community::Entity::insert_many(communities.iter().map(|c| {
+        merchant_community::ActiveModel {
+            merchant_id: Set(created.id),
+            community_id: Set(*c),
+            created_at: Set(created.created_at),
+        }
+    }))
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok((created, communities.to_vec()))
 }
 
+/// Admits a merchant for several communities of a street (its street admins). The
+/// communities must all be the street's; the first is the merchant's home.
+pub async fn create_for_street(
+    state: &AppState,
+    current: &CurrentUser,
+    street_id: i64,
+    community_ids: &[i64],
+    m: NewMerchant<'_>,
+) -> AppResult<(merchant::Model, Vec<i64>)> {
+    if !current.is_street_admin(street_id) {
+        return Err(AppError::not_found());
+    }
+    let mut ids: Vec<i64> = Vec::new();
+    for id in community_ids {
+        if !ids.contains(id) {
+            ids.push(*id);
+        }
+    }
+    if ids.is_empty() || ids.len() > 100 {
+        return Err(AppError::validation(
+            "community_ids",
+            "请选择 1 到 100 个本街道的社区",
+        ));
+    }
+    let found = community::Entity::find()
+        .filter(community::Column::Id.is_in(ids.clone()))
+        .filter(community::Column::StreetId.eq(street_id))
+        .count(&state.db)
+        .await?;
+    if found as usize != ids.len() {
+        return Err(AppError::validation(
+            "community_ids",
+            "所选社区须都属于本街道",
+        ));
+    }
+    create(state, current, &ids, m).await
+}
+
+/// The communities whose beans the merchant accepts, home first.
+pub async fn served(db: &impl ConnectionTrait, m: &merchant::Model) -> AppResult<Vec<i64>> {
+    Ok(served_many(db, std::slice::from_ref(m))
+        .await?
+        .remove(&m.id)
+        .unwrap_or_default())
+}
+
+/// The communities each merchant serves, home first, in one query.
+pub async fn served_many(
+    db: &impl ConnectionTrait,
+    merchants: &[merchant::Model],
+) -> AppResult<HashMap<i64, Vec<i64>>> {
+    let mut out: HashMap<i64, Vec<i64>> = merchants
+        .iter()
+        .map(|m| (m.id, vec![m.community_id]))
+        .collect();
+    let rows = merchant_community::Entity::find()
+        .filter(merchant_community::Column::MerchantId.is_in(merchants.iter().map(|m| m.id)))
+        .order_by_asc(merchant_community::Column::CommunityId)
+        .all(db)
+        .await?;
+    for r in rows {
+        if let Some(list) = out.get_mut(&r.merchant_id)
+            && !list.contains(&r.community_id)
+        {
+            list.push(r.community_id);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the merchant accepts beans of `community_id`.
+pub async fn serves(
+    db: &impl ConnectionTrait,
+    merchant_id: i64,
+    community_id: i64,
+) -> AppResult<bool> {
+    Ok(
+        merchant_community::Entity::find_by_id((merchant_id, community_id))
+            .one(db)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Merchants serving `community_id`, by id.
+fn serving(community_id: i64) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(merchant_community::Column::MerchantId)
+        .from(merchant_community::Entity)
+        .and_where(merchant_community::Column::CommunityId.eq(community_id))
+        .to_owned()
+}
+
+/// The merchants that serve the community.
 pub async fn list(
     state: &AppState,
     community_id: i64,
     page: Keyset,
 ) -> AppResult<Vec<merchant::Model>> {
-    let mut query = merchant::Entity::find().filter(merchant::Column::CommunityId.eq(community_id));
+    let mut query =
+        merchant::Entity::find().filter(merchant::Column::Id.in_subquery(serving(community_id)));
     if let Some(after) = page.after {
         query = query.filter(merchant::Column::Id.gt(after));
     }
@@ -58,8 +172,8 @@ pub async fn list(
         .await?)
 }
 
-/// Who may manage a merchant: its community's admins (and street/platform admins above).
-/// Anyone else is told it does not exist.
+/// Who may manage a merchant: its home community's admins (and street/platform admins
+/// above). Anyone else is told it does not exist.
 pub async fn managed(
     state: &AppState,
     current: &CurrentUser,
@@ -288,29 +402,49 @@ pub async fn update_offer(
     Ok(row.update(&state.db).await?)
 }
 
-/// The offers a resident of `community_id` can use now: active offers of active merchants
-/// of the community, within their validity.
+/// The offers a resident of `community_id` can use now: active offers, within their
+/// validity, of active merchants serving the community; keyset-paged by offer id.
 pub async fn offers_for_residents(
     state: &AppState,
     community_id: i64,
+    page: Keyset,
 ) -> AppResult<Vec<(offer::Model, merchant::Model)>> {
-    let merchants = merchant::Entity::find()
-        .filter(merchant::Column::CommunityId.eq(community_id))
-        .filter(merchant::Column::Status.eq("active"))
+    let now = Utc::now();
+    let open_merchants = sea_orm::sea_query::Query::select()
+        .column(merchant::Column::Id)
+        .from(merchant::Entity)
+        .and_where(merchant::Column::Id.in_subquery(serving(community_id)))
+        .and_where(merchant::Column::Status.eq("active"))
+        .to_owned();
+    let mut query = offer::Entity::find()
+        .filter(offer::Column::MerchantId.in_subquery(open_merchants))
+        .filter(offer::Column::Active.eq(true))
+        .filter(
+            offer::Column::ValidFrom
+                .is_null()
+                .or(offer::Column::ValidFrom.lte(now)),
+        )
+        .filter(
+            offer::Column::ValidUntil
+                .is_null()
+                .or(offer::Column::ValidUntil.gt(now)),
+        );
+    if let Some(after) = page.after {
+        query = query.filter(offer::Column::Id.gt(after));
+    }
+    let offers = query
+        .order_by_asc(offer::Column::Id)
+        .limit(page.limit + 1)
         .all(&state.db)
         .await?;
-    let now = Utc::now();
-    let offers = offer::Entity::find()
-        .filter(offer::Column::MerchantId.is_in(merchants.iter().map(|m| m.id)))
-        .filter(offer::Column::Active.eq(true))
-        .order_by_asc(offer::Column::Id)
-        .limit(200)
+    let mut ids: Vec<i64> = offers.iter().map(|o| o.merchant_id).collect();
+    ids.dedup();
+    let merchants = merchant::Entity::find()
+        .filter(merchant::Column::Id.is_in(ids))
         .all(&state.db)
         .await?;
     Ok(offers
         .into_iter()
-        .filter(|o| o.valid_from.is_none_or(|t| t <= now))
-        .filter(|o| o.valid_until.is_none_or(|t| t > now))
         .filter_map(|o| {
             let m = merchants.iter().find(|m| m.id == o.merchant_id)?.clone();
             Some((o, m))
@@ -318,15 +452,33 @@ pub async fn offers_for_residents(
         .collect())
 }
 
+/// A new counter code (收款码) for the shop, to print and put by the till (its staff and
+/// managers). Residents scan it and confirm what to pay.
+pub async fn counter_code(
+    state: &AppState,
+    current: &CurrentUser,
+    merchant_id: i64,
+) -> AppResult<crate::entities::qr_code::Model> {
+    let shop = staffed(state, current, merchant_id).await?;
+    crate::codes::service::create_for_merchant(state, current.id(), shop.community_id, shop.id)
+        .await
+}
+
+/// All of a merchant's offers, withdrawn ones too (its staff and managers).
 pub async fn offers_of(
     state: &AppState,
     current: &CurrentUser,
     merchant_id: i64,
+    page: Keyset,
 ) -> AppResult<Vec<offer::Model>> {
     staffed(state, current, merchant_id).await?;
-    Ok(offer::Entity::find()
-        .filter(offer::Column::MerchantId.eq(merchant_id))
+    let mut query = offer::Entity::find().filter(offer::Column::MerchantId.eq(merchant_id));
+    if let Some(after) = page.after {
+        query = query.filter(offer::Column::Id.gt(after));
+    }
+    Ok(query
         .order_by_asc(offer::Column::Id)
+        .limit(page.limit + 1)
         .all(&state.db)
         .await?)
 }

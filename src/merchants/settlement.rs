@@ -4,49 +4,21 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use chrono::{DateTime, Utc};
+
+use crate::calendar::{cst, month_bounds};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::extract::CurrentUser;
-use crate::entities::{offer, redemption, settlement};
+use crate::entities::{merchant, offer, redemption, settlement};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::merchants::service::{managed, staffed};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
 use crate::state::AppState;
-
-fn cst() -> FixedOffset {
-    // 8 hours is always a valid offset; UTC is the (unreachable) fallback.
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
-}
-
-use chrono::Offset;
-
-/// The first instant of `YYYY-MM` and of the month after, China Standard Time.
-pub fn month_bounds(month: &str) -> AppResult<(DateTime<Utc>, DateTime<Utc>)> {
-    let bad = || AppError::invalid_parameter("month", "月份格式须为 YYYY-MM");
-    let (y, m) = month.split_once('-').ok_or_else(bad)?;
-    if y.len() != 4 || m.len() != 2 {
-        return Err(bad());
-    }
-    let year: i32 = y.parse().map_err(|_| bad())?;
-    let mon: u32 = m.parse().map_err(|_| bad())?;
-    let first = NaiveDate::from_ymd_opt(year, mon, 1).ok_or_else(bad)?;
-    let next = if mon == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, mon + 1, 1)
-    }
-    .ok_or_else(bad)?;
-    let at = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .and_then(|t| cst().from_local_datetime(&t).single())
-            .map(|t| t.with_timezone(&Utc))
-            .ok_or_else(bad)
-    };
-    Ok((at(first)?, at(next)?))
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OfferLine {
@@ -66,6 +38,14 @@ pub struct DayLine {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct CommunityLine {
+    /// The community whose residents' beans these were (and whose books hold them).
+    pub community_id: i64,
+    pub count: i64,
+    pub beans: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Settled {
     pub amount: i64,
     pub settled_by: i64,
@@ -80,6 +60,8 @@ pub struct Statement {
     /// Redemptions that stand (not reversed), per offer and per day.
     pub by_offer: Vec<OfferLine>,
     pub by_day: Vec<DayLine>,
+    /// Per community served (one line for a merchant of one community).
+    pub by_community: Vec<CommunityLine>,
     pub redeemed_count: i64,
     pub redeemed_beans: i64,
     /// Redemptions of the month that were reversed (not counted above).
@@ -111,6 +93,7 @@ pub async fn statement(
         .await?;
     let mut by_offer: BTreeMap<Option<i64>, (i64, i64)> = BTreeMap::new();
     let mut by_day: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut by_community: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     let (mut reversed_count, mut reversed_beans) = (0, 0);
     for r in &rows {
         if r.status == "reversed" {
@@ -129,6 +112,9 @@ pub async fn statement(
         let d = by_day.entry(day).or_default();
         d.0 += 1;
         d.1 += r.amount;
+        let c = by_community.entry(r.community_id).or_default();
+        c.0 += 1;
+        c.1 += r.amount;
     }
     let redeemed_count = by_offer.values().map(|v| v.0).sum();
     let redeemed_beans: i64 = by_offer.values().map(|v| v.1).sum();
@@ -162,6 +148,14 @@ pub async fn statement(
             .into_iter()
             .map(|(day, (count, beans))| DayLine { day, count, beans })
             .collect(),
+        by_community: by_community
+            .into_iter()
+            .map(|(community_id, (count, beans))| CommunityLine {
+                community_id,
+                count,
+                beans,
+            })
+            .collect(),
         redeemed_count,
         redeemed_beans,
         reversed_count,
@@ -193,58 +187,14 @@ pub async fn settle(
             "该月份已结算",
         ));
     }
+    // Each community's beans settle in that community's books, one transaction each.
     let txn = crate::db::begin_write(&state.db).await?;
     let mut tx_id = None;
-    if draft.net_beans > 0 {
-        // Take the month's beans from the till's shards, in shard order.
-        let mut legs = Vec::new();
-        let mut left = draft.net_beans;
-        for till in ledger::tills(&txn, shop.community_id, shop.id).await? {
-            let take = std::cmp::min(left, till.balance);
-            if take > 0 {
-                legs.push(Leg {
-                    account: till,
-                    amount: -take,
-                });
-                left -= take;
-            }
+    for line in draft.by_community.iter().filter(|l| l.beans > 0) {
+        let tx = settle_community(&txn, current.id(), &shop, month, line).await?;
+        if tx_id.is_none() || line.community_id == shop.community_id {
+            tx_id = Some(tx);
         }
-        if left > 0 {
-            return Err(AppError::new(
-                ErrorCode::SettlementNotAllowed,
-                "商户账户余额不足以结算该月",
-            ));
-        }
-        let settled = ledger::account(&txn, shop.community_id, AccountKind::Settlement, 0).await?;
-        legs.push(Leg {
-            account: settled,
-            amount: draft.net_beans,
-        });
-        let key = format!("settle:{}:{month}", shop.id);
-        let reason = format!("{} {month} 结算", shop.name);
-        let posted = ledger::post(
-            &txn,
-            NewTransaction {
-                community_id: shop.community_id,
-                kind: TxKind::Settlement,
-                key: &key,
-                request_hash: ledger::request_hash(&serde_json::json!({"net": draft.net_beans})),
-                reason: &reason,
-                ref_type: Some("merchant"),
-                ref_id: Some(shop.id),
-                created_by: Some(current.id()),
-                reverses_id: None,
-                legs,
-            },
-        )
-        .await?;
-        let Posted::New(tx) = posted else {
-            return Err(AppError::new(
-                ErrorCode::SettlementNotAllowed,
-                "该月份已结算",
-            ));
-        };
-        tx_id = Some(tx.id);
     }
     settlement::ActiveModel {
         merchant_id: Set(shop.id),
@@ -266,6 +216,65 @@ pub async fn settle(
     })?;
     txn.commit().await?;
     statement(state, current, merchant_id, month).await
+}
+
+/// Moves one community's share of the month from the merchant's till shards (in shard
+/// order) to that community's settlement account.
+async fn settle_community(
+    txn: &DatabaseTransaction,
+    admin_id: i64,
+    shop: &merchant::Model,
+    month: &str,
+    line: &CommunityLine,
+) -> AppResult<i64> {
+    let mut legs = Vec::new();
+    let mut left = line.beans;
+    for till in ledger::tills(txn, line.community_id, shop.id).await? {
+        let take = std::cmp::min(left, till.balance);
+        if take > 0 {
+            legs.push(Leg {
+                account: till,
+                amount: -take,
+            });
+            left -= take;
+        }
+    }
+    if left > 0 {
+        return Err(AppError::new(
+            ErrorCode::SettlementNotAllowed,
+            "商户账户余额不足以结算该月",
+        ));
+    }
+    let settled = ledger::account(txn, line.community_id, AccountKind::Settlement, 0).await?;
+    legs.push(Leg {
+        account: settled,
+        amount: line.beans,
+    });
+    let key = format!("settle:{}:{month}", shop.id);
+    let reason = format!("{} {month} 结算", shop.name);
+    let posted = ledger::post(
+        txn,
+        NewTransaction {
+            community_id: line.community_id,
+            kind: TxKind::Settlement,
+            key: &key,
+            request_hash: ledger::request_hash(&serde_json::json!({"net": line.beans})),
+            reason: &reason,
+            ref_type: Some("merchant"),
+            ref_id: Some(shop.id),
+            created_by: Some(admin_id),
+            reverses_id: None,
+            legs,
+        },
+    )
+    .await?;
+    match posted {
+        Posted::New(tx) => Ok(tx.id),
+        Posted::Replay(_) => Err(AppError::new(
+            ErrorCode::SettlementNotAllowed,
+            "该月份已结算",
+        )),
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -297,6 +306,12 @@ pub fn to_csv(s: &Statement) -> String {
     for d in &s.by_day {
         out.push_str(&format!("{},{},{}\n", d.day, d.count, d.beans));
     }
+    if s.by_community.len() > 1 {
+        out.push_str("\n社区编号,笔数,金豆\n");
+        for c in &s.by_community {
+            out.push_str(&format!("{},{},{}\n", c.community_id, c.count, c.beans));
+        }
+    }
     out.push_str(&format!(
         "\n兑换笔数,{}\n兑换金豆,{}\n撤销笔数,{}\n撤销金豆,{}\n应结算金豆,{}\n已结算,{}\n",
         s.redeemed_count,
@@ -314,13 +329,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn months_in_china_time() {
-        let (start, end) = month_bounds("2026-12").unwrap();
-        assert_eq!(start, Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).unwrap());
-        assert_eq!(end, Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).unwrap());
-        for bad in ["2026-13", "2026-1", "26-01", "abcd-ef", ""] {
-            assert!(month_bounds(bad).is_err(), "{bad}");
-        }
+    fn csv_quotes_fields() {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("x\"y\n"), "\"x\"\"y\n\"");
     }
 }

@@ -3,7 +3,7 @@
 //! per day and per month. An award over a cap is recorded with what was held back, never
 //! silently lost; one business key awards once.
 
-use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -52,25 +52,6 @@ pub struct AwardRequest<'a> {
     pub key: &'a str,
     pub ref_type: Option<&'a str>,
     pub ref_id: Option<i64>,
-}
-
-/// Midnight today and the first of this month, China Standard Time, as UTC instants.
-fn period_starts(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let Some(cst) = FixedOffset::east_opt(8 * 3600) else {
-        return (now, now);
-    };
-    let local = now.with_timezone(&cst);
-    let day = cst
-        .with_ymd_and_hms(local.year(), local.month(), local.day(), 0, 0, 0)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(now);
-    let month = cst
-        .with_ymd_and_hms(local.year(), local.month(), 1, 0, 0, 0)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(now);
-    (day, month)
 }
 
 async fn granted_since(
@@ -123,7 +104,7 @@ pub async fn award(state: &AppState, req: AwardRequest<'_>) -> AppResult<earning
         .map(|r| req.event.beans(r.beans_per_unit, req.units))
         .unwrap_or(0);
     let now = Utc::now();
-    let (day, month) = period_starts(now);
+    let (day, month) = crate::calendar::day_and_month_start(now);
     let mut room = requested;
     if let Some(cap) = rule.as_ref().and_then(|r| r.daily_cap) {
         room = room.min(cap - granted_since(&txn, req.community_id, req.user_id, day).await?);
@@ -216,6 +197,7 @@ pub async fn award(state: &AppState, req: AwardRequest<'_>) -> AppResult<earning
         record.transaction_id = Some(tx.id);
     }
     txn.commit().await?;
+    crate::points::ranking::record(state, req.community_id, req.user_id, granted, now).await;
     Ok(record)
 }
 
@@ -300,14 +282,5 @@ mod tests {
         assert_eq!(EarnEvent::WishFulfilled.beans(20, 1), 20);
         assert_eq!(EarnEvent::ActivityHours.beans(10, 90), 15);
         assert_eq!(EarnEvent::ActivityHours.beans(10, 5), 0);
-    }
-
-    #[test]
-    fn periods_follow_china_time() {
-        // 2026-03-31 17:00 UTC is 1 April 01:00 in Beijing.
-        let now = Utc.with_ymd_and_hms(2026, 3, 31, 17, 0, 0).unwrap();
-        let (day, month) = period_starts(now);
-        assert_eq!(day, Utc.with_ymd_and_hms(2026, 3, 31, 16, 0, 0).unwrap());
-        assert_eq!(month, day);
     }
 }

@@ -9,4 +9,5 @@ pub mod adjustments;
 pub mod earning;
 pub mod expiry;
 pub mod ledger;
+pub mod ranking;
 pub mod routes;

@@ -1,10 +1,10 @@
-//! `/communities/{id}/points/*`: a resident's balance and history; admins' manual awards and
-//! deductions.
+//! `/communities/{id}/points/*`: a resident's balance and history, the 志愿之星 ranking, earning
+//! rules, and admins' manual awards and deductions.
 
 use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::extract::{Admin, InCommunity, Member};
 use crate::error::{AppResult, ErrorBody};
@@ -13,6 +13,7 @@ use crate::http::idempotency::IdempotencyKey;
 use crate::pagination::{Page, PageQuery};
 use crate::points::adjustments::{self, AdjustmentReceipt};
 use crate::points::earning::{self, EarnEvent, Rule};
+use crate::points::ranking::{self, Ranking};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -261,4 +262,78 @@ pub async fn set_rule(
     let view = rule_view(saved)
         .ok_or_else(|| crate::error::AppError::Internal(anyhow::anyhow!("unknown rule kind")))?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RankingQuery {
+    /// YYYY-MM (China time); this month when absent.
+    pub month: Option<String>,
+    /// How many stars, 1 to 50 (default 10).
+    pub limit: Option<u64>,
+}
+
+/// 志愿之星: the month's top earners in the community (beans earned by volunteering and
+/// fulfilling wishes) and the caller's own place.
+#[utoipa::path(
+    tag = "points",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), RankingQuery),
+    responses(
+        (status = 200, body = Ranking),
+        (status = 400, description = "INVALID_PARAMETER (month)", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/communities/{community_id}/points/ranking")]
+pub async fn get_ranking(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+    query: web::Query<RankingQuery>,
+) -> AppResult<HttpResponse> {
+    let q = query.into_inner();
+    let r = ranking::ranking(
+        &state,
+        ctx.community_id(),
+        q.month.as_deref(),
+        q.limit.unwrap_or(10),
+        ctx.user.id(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
+/// Rebuilds a month's ranking from the ledger now (community admins), e.g. after a correction.
+#[utoipa::path(
+    tag = "points",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), RankingQuery),
+    responses(
+        (status = 200, body = Ranking),
+        (status = 400, description = "INVALID_PARAMETER (month)", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/points/ranking/rebuild")]
+pub async fn rebuild_ranking(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Admin>,
+    query: web::Query<RankingQuery>,
+) -> AppResult<HttpResponse> {
+    let q = query.into_inner();
+    let month = q
+        .month
+        .unwrap_or_else(|| crate::calendar::month_of(Utc::now()));
+    ranking::rebuild(&state, ctx.community_id(), &month).await?;
+    let r = ranking::ranking(
+        &state,
+        ctx.community_id(),
+        Some(&month),
+        q.limit.unwrap_or(10),
+        ctx.user.id(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(r))
 }

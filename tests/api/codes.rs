@@ -9,7 +9,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRfake-image-bytes";
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRfake-image-bytes";
 
 async fn make_code(app: &TestApp, w: &World) -> String {
     let made = app

@@ -494,7 +494,10 @@ async fn retries_receipts_and_reversals() {
     let offers = app
         .get(&format!("/api/v1/communities/{a}/offers"), &resident.token)
         .await;
-    assert_eq!(offers.assert_status(200)[0]["merchant_name"], "惠民超市");
+    assert_eq!(
+        offers.assert_status(200)["items"][0]["merchant_name"],
+        "惠民超市"
+    );
     books_are_right(&app).await;
 }
 
@@ -671,4 +674,356 @@ async fn accepting_two_invitations_at_once_makes_one_member_of_staff() {
         .filter(|r| r["role"] == "merchant_staff")
         .count();
     assert_eq!(staff_roles, 1);
+}
+
+async fn counter_pay(app: &TestApp, user: &TestUser, key: &str, body: Value) -> Reply {
+    let res = app
+        .http
+        .post(format!("{}/api/v1/me/counter-payments", app.address))
+        .bearer_auth(&user.token)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(res).await
+}
+
+#[tokio::test]
+async fn residents_pay_by_scanning_the_shops_counter_code() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let a = s.w.community_a;
+    let resident = funded_resident(&app, &s, "scanner", 100).await;
+    let codes = format!("/api/v1/merchants/{}/counter-codes", s.merchant_id);
+    app.post(&codes, &resident.token, json!({}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let made = app.post(&codes, &s.staff.token, json!({})).await;
+    let scene = made.assert_status(201)["scene"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Staff can print it: the image asks WeChat for the shop's page.
+    use wiremock::matchers::{body_partial_json, method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/wxa/getwxacodeunlimit"))
+        .and(body_partial_json(
+            json!({"scene": scene, "page": "pages/points/counter"}),
+        ))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_raw(crate::codes::PNG.to_vec(), "image/png"),
+        )
+        .expect(1)
+        .mount(&app.wechat)
+        .await;
+    let image = app
+        .http
+        .get(format!("{}/api/v1/codes/{scene}/image", app.address))
+        .bearer_auth(&s.staff.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(image.status(), 200);
+    app.get(&format!("/api/v1/codes/{scene}/image"), &resident.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let opened = app
+        .get(&format!("/api/v1/codes/{scene}"), &resident.token)
+        .await;
+    assert_eq!(opened.assert_status(200)["purpose"], "merchant_counter");
+    assert_eq!(opened.body["target_id"], s.merchant_id);
+
+    let paid = counter_pay(
+        &app,
+        &resident,
+        "c-1",
+        json!({"scene": scene, "amount": 30}),
+    )
+    .await;
+    let receipt = paid.assert_status(201).clone();
+    assert_eq!(receipt["channel"], "counter_code");
+    assert_eq!(
+        (receipt["amount"].as_i64(), receipt["community_id"].as_i64()),
+        (Some(30), Some(a))
+    );
+    // A retry replays the receipt; the same key for another amount is refused.
+    let before = tx_count(&app).await;
+    let again = counter_pay(
+        &app,
+        &resident,
+        "c-1",
+        json!({"scene": scene, "amount": 30}),
+    )
+    .await;
+    assert_eq!(again.assert_status(201), &receipt);
+    counter_pay(
+        &app,
+        &resident,
+        "c-1",
+        json!({"scene": scene, "amount": 31}),
+    )
+    .await
+    .assert_error(409, "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(balance(&app, a, &resident).await, 70);
+    // The shop sees it come in.
+    let list = app
+        .get(
+            &format!("/api/v1/merchants/{}/redemptions", s.merchant_id),
+            &s.staff.token,
+        )
+        .await;
+    let first = &list.assert_status(200)["items"][0];
+    assert_eq!(
+        (first["channel"].as_str(), first["amount"].as_i64()),
+        (Some("counter_code"), Some(30))
+    );
+    app.get(
+        &format!("/api/v1/merchants/{}/redemptions", s.merchant_id),
+        &resident.token,
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+
+    // Refusals write nothing: too much, a resident of a community the shop does not serve,
+    // a code that is not a counter code, a malformed scene.
+    counter_pay(
+        &app,
+        &resident,
+        "c-2",
+        json!({"scene": scene, "amount": 1000}),
+    )
+    .await
+    .assert_error(409, "INSUFFICIENT_BEANS");
+    let outsider = app.login("outsider-b").await;
+    verified_resident(&app, &outsider, s.w.community_b, &s.w.admin_b).await;
+    counter_pay(&app, &outsider, "c-3", json!({"scene": scene, "amount": 1}))
+        .await
+        .assert_error(403, "COMMUNITY_NOT_SERVED");
+    counter_pay(
+        &app,
+        &resident,
+        "c-4",
+        json!({"scene": scene, "amount": 1, "community_id": s.w.community_b}),
+    )
+    .await
+    .assert_error(403, "COMMUNITY_NOT_SERVED");
+    let join = app
+        .post(
+            &format!("/api/v1/communities/{a}/codes"),
+            &s.w.admin_a.token,
+            json!({"purpose": "join_community"}),
+        )
+        .await;
+    let join_scene = join.assert_status(201)["scene"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    counter_pay(
+        &app,
+        &resident,
+        "c-5",
+        json!({"scene": join_scene, "amount": 1}),
+    )
+    .await
+    .assert_error(422, "VALIDATION_FAILED");
+    counter_pay(
+        &app,
+        &resident,
+        "c-6",
+        json!({"scene": "../etc", "amount": 1}),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    app.post(
+        &format!("/api/v1/communities/{a}/codes"),
+        &s.w.admin_a.token,
+        json!({"purpose": "merchant_counter"}),
+    )
+    .await
+    .assert_error(422, "VALIDATION_FAILED");
+    assert_eq!(tx_count(&app).await, before);
+
+    // Seven of twenty concurrent payments of 10 fit in the 70 left.
+    let shots = (0..20)
+        .map(|i| {
+            (
+                "/api/v1/me/counter-payments".to_owned(),
+                Some(format!("rush-{i}")),
+                json!({"scene": scene, "amount": 10}),
+            )
+        })
+        .collect();
+    let replies = app.post_all(&resident.token, shots).await;
+    assert_eq!(wins(&replies, 201, 409, "INSUFFICIENT_BEANS"), 7);
+    assert_eq!(balance(&app, a, &resident).await, 0);
+
+    // Staff revoke the code: it stops working.
+    app.post(
+        &format!("/api/v1/codes/{scene}/revoke"),
+        &s.staff.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    counter_pay(&app, &resident, "c-7", json!({"scene": scene, "amount": 1}))
+        .await
+        .assert_error(410, "CODE_REVOKED");
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
+async fn a_street_merchant_serves_several_communities_and_settles_each() {
+    use linli::auth::roles::Role;
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (a, b) = (w.community_a, w.community_b);
+    let street_admin = app.login("street-admin").await;
+    app.grant(&street_admin, Role::StreetAdmin, w.street_id)
+        .await;
+    let url = format!("/api/v1/streets/{}/merchants", w.street_id);
+    let body = |ids: Value| {
+        json!({"name": "街道便民店", "address": "拓东路8号", "category": "便民",
+               "contact": "0871-7654321", "community_ids": ids})
+    };
+    app.post(&url, &w.admin_a.token, body(json!([a, b])))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    for bad in [json!([]), json!([a, 999_999])] {
+        app.post(&url, &street_admin.token, body(bad))
+            .await
+            .assert_error(422, "VALIDATION_FAILED");
+    }
+    let made = app
+        .post(&url, &street_admin.token, body(json!([a, b, a])))
+        .await;
+    assert_eq!(made.assert_status(201)["community_ids"], json!([a, b]));
+    let merchant_id = made.body["id"].as_i64().unwrap();
+    for (community, admin) in [(a, &w.admin_a), (b, &w.admin_b)] {
+        let listed = app
+            .get(
+                &format!("/api/v1/communities/{community}/merchants"),
+                &admin.token,
+            )
+            .await;
+        assert_eq!(listed.assert_status(200)["items"][0]["id"], merchant_id);
+    }
+    let invite = app
+        .post(
+            &format!("/api/v1/merchants/{merchant_id}/invites"),
+            &street_admin.token,
+            json!({}),
+        )
+        .await;
+    let code = invite.assert_status(201)["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let staff = app.login("street-cashier").await;
+    app.post(
+        "/api/v1/merchant/staff/join",
+        &staff.token,
+        json!({"code": code}),
+    )
+    .await
+    .assert_status(200);
+    let offer = app
+        .post(
+            &format!("/api/v1/merchants/{merchant_id}/offers"),
+            &staff.token,
+            json!({"name": "酱油", "price": 15}),
+        )
+        .await;
+    let offer_id = offer.assert_status(201)["id"].as_i64().unwrap();
+
+    // A resident of each community spends their own community's beans there.
+    let mut receipts = Vec::new();
+    for (community, admin, name) in [(a, &w.admin_a, "resident-a"), (b, &w.admin_b, "resident-b")] {
+        let r = app.login(name).await;
+        verified_resident(&app, &r, community, admin).await;
+        let funded = app
+            .http
+            .post(format!(
+                "{}/api/v1/communities/{community}/points/adjustments",
+                app.address
+            ))
+            .bearer_auth(&admin.token)
+            .header("Idempotency-Key", format!("fund-{name}"))
+            .json(&json!({"user_id": r.id, "amount": 50, "reason": "志愿服务奖励"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(funded.status(), 201);
+        let offers = app
+            .get(&format!("/api/v1/communities/{community}/offers"), &r.token)
+            .await;
+        assert_eq!(offers.assert_status(200)["items"][0]["id"], offer_id);
+        let code = pay_code_for(&app, community, &r).await;
+        let sold = redeem(
+            &app,
+            &staff.token,
+            &format!("street-{name}"),
+            json!({"merchant_id": merchant_id, "pay_code": code, "offer_id": offer_id}),
+        )
+        .await;
+        assert_eq!(sold.assert_status(201)["community_id"], community);
+        receipts.push(sold.body["redemption_id"].as_i64().unwrap());
+        assert_eq!(balance(&app, community, &r).await, 35);
+    }
+
+    // Last month's statement shows each community's share; settling moves each share in
+    // that community's own books.
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    use chrono::{Datelike, TimeZone};
+    let now = chrono::Utc::now().with_timezone(&cst);
+    let first = cst
+        .with_ymd_and_hms(now.year(), now.month(), 1, 12, 0, 0)
+        .unwrap();
+    let earlier = first - chrono::Duration::days(3);
+    for id in &receipts {
+        let row = redemption::Entity::find_by_id(*id)
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut row: redemption::ActiveModel = row.into();
+        row.created_at = Set(earlier.with_timezone(&chrono::Utc));
+        row.update(&app.state.db).await.unwrap();
+    }
+    let month = earlier.format("%Y-%m").to_string();
+    let url = format!("/api/v1/merchants/{merchant_id}/statements/{month}");
+    let st = app.get(&url, &staff.token).await;
+    assert_eq!(st.assert_status(200)["net_beans"], 30);
+    assert_eq!(
+        st.body["by_community"],
+        json!([{"community_id": a, "count": 1, "beans": 15},
+               {"community_id": b, "count": 1, "beans": 15}])
+    );
+    let settled = app
+        .post(&format!("{url}/settle"), &street_admin.token, json!({}))
+        .await;
+    assert_eq!(settled.assert_status(200)["settled"]["amount"], 30);
+    use linli::entities::ledger_account;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    for community in [a, b] {
+        let accounts = ledger_account::Entity::find()
+            .filter(ledger_account::Column::CommunityId.eq(community))
+            .all(&app.state.db)
+            .await
+            .unwrap();
+        let of = |kind: &str| -> i64 {
+            accounts
+                .iter()
+                .filter(|x| x.kind == kind)
+                .map(|x| x.balance)
+                .sum()
+        };
+        assert_eq!(
+            (of("merchant"), of("settlement")),
+            (0, 15),
+            "community {community}"
+        );
+    }
+    books_are_right(&app).await;
 }
