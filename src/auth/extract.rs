@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationDef};
 
 use crate::auth::roles::{Role, Scope};
 use crate::entities::{auth_session, community, membership, role_grant, user};
@@ -90,6 +90,14 @@ fn state(req: &HttpRequest) -> AppResult<web::Data<AppState>> {
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))
 }
 
+fn user_session() -> RelationDef {
+    let session_to_user: RelationDef = auth_session::Entity::belongs_to(user::Entity)
+        .from(auth_session::Column::UserId)
+        .to(user::Column::Id)
+        .into();
+    session_to_user.rev()
+}
+
 async fn load_current_user(req: &HttpRequest) -> AppResult<CurrentUser> {
     if let Some(found) = req.extensions().get::<CurrentUser>() {
         return Ok(found.clone());
@@ -98,26 +106,23 @@ async fn load_current_user(req: &HttpRequest) -> AppResult<CurrentUser> {
     let claims = state.tokens.verify(bearer(req)?)?;
     let invalid = || AppError::new(ErrorCode::TokenInvalid, "登录凭证无效，请重新登录");
     let user_id: i64 = claims.sub.parse().map_err(|_| invalid())?;
-    let session = auth_session::Entity::find_by_id(claims.sid.clone())
+    // The live session with its live user, and the user's roles: two queries at once.
+    let session_user = user::Entity::find()
+        .join(JoinType::InnerJoin, user_session())
+        .filter(auth_session::Column::Id.eq(claims.sid.clone()))
         .filter(auth_session::Column::UserId.eq(user_id))
-        .one(&state.db)
-        .await?
-        .ok_or_else(invalid)?;
-    if session.revoked_at.is_some() {
-        return Err(invalid());
-    }
-    let user = user::Entity::find_by_id(user_id)
-        .one(&state.db)
-        .await?
-        .filter(|u| u.deleted_at.is_none())
-        .ok_or_else(invalid)?;
+        .filter(auth_session::Column::RevokedAt.is_null())
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::DeletedAt.is_null())
+        .one(&state.db);
     let grants = role_grant::Entity::find()
         .filter(role_grant::Column::UserId.eq(user_id))
-        .all(&state.db)
-        .await?;
+        .all(&state.db);
+    let (user, grants) = tokio::try_join!(session_user, grants)?;
+    let user = user.ok_or_else(invalid)?;
     let current = CurrentUser {
         user,
-        session_id: session.id,
+        session_id: claims.sid,
         grants,
     };
     req.extensions_mut().insert(current.clone());

@@ -348,7 +348,12 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
         }
         Posted::New(tx) => tx,
     };
-    ledger::lock_account(&txn, new.legs[0].account.id).await?;
+    if offer.is_some() {
+        // An offer's stock row is shared, and a reversal takes the wallet before it: take the
+        // wallet first here too, which also counts this resident's redemptions one at a time.
+        // A sale by amount touches no shared row before its debit locks the wallet.
+        ledger::lock_account(&txn, new.legs[0].account.id).await?;
+    }
     if let Some(code_id) = sale.pay_code_id {
         let used = pay_code::Entity::update_many()
             .col_expr(pay_code::Column::UsedAt, Expr::value(now))

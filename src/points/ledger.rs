@@ -3,7 +3,7 @@
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Set,
     Statement,
 };
 use sha2::{Digest, Sha256};
@@ -225,6 +225,7 @@ pub async fn post(db: &impl ConnectionTrait, new: NewTransaction<'_>) -> AppResu
 /// (SQLite), then finds the key taken: a replay if it asked the same, refused if not.
 /// The legs are not applied: call [`apply`] (or use [`post`]).
 pub async fn claim(db: &impl ConnectionTrait, new: &NewTransaction<'_>) -> AppResult<Posted> {
+    // One round trip for a new key: the insert returns the row it wrote.
     let inserted = ledger_transaction::Entity::insert(ledger_transaction::ActiveModel {
         community_id: Set(new.community_id),
         kind: Set(new.kind.as_str().to_owned()),
@@ -247,24 +248,29 @@ pub async fn claim(db: &impl ConnectionTrait, new: &NewTransaction<'_>) -> AppRe
         .do_nothing()
         .to_owned(),
     )
-    .exec_without_returning(db)
-    .await?;
-    let tx = ledger_transaction::Entity::find()
-        .filter(ledger_transaction::Column::CommunityId.eq(new.community_id))
-        .filter(ledger_transaction::Column::IdempotencyKey.eq(new.key))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("transaction vanished")))?;
-    if inserted == 0 {
-        if tx.request_hash != new.request_hash {
-            return Err(AppError::new(
-                ErrorCode::IdempotencyKeyReused,
-                "该请求编号已用于另一笔不同的操作",
-            ));
+    .exec_with_returning(db)
+    .await;
+    match inserted {
+        Ok(tx) => Ok(Posted::New(tx)),
+        // The key was taken: sea-orm says so as "not inserted" or, when the database returns
+        // rows, as "no row returned".
+        Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => {
+            let tx = ledger_transaction::Entity::find()
+                .filter(ledger_transaction::Column::CommunityId.eq(new.community_id))
+                .filter(ledger_transaction::Column::IdempotencyKey.eq(new.key))
+                .one(db)
+                .await?
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("transaction vanished")))?;
+            if tx.request_hash != new.request_hash {
+                return Err(AppError::new(
+                    ErrorCode::IdempotencyKeyReused,
+                    "该请求编号已用于另一笔不同的操作",
+                ));
+            }
+            Ok(Posted::Replay(tx))
         }
-        return Ok(Posted::Replay(tx));
+        Err(e) => Err(e.into()),
     }
-    Ok(Posted::New(tx))
 }
 
 fn is_guarded(leg: &Leg) -> bool {
