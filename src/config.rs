@@ -67,6 +67,22 @@ pub struct Settings {
     pub codes: CodesSettings,
     pub notifications: NotificationSettings,
     pub points: PointsSettings,
+    pub wishes: WishSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WishSettings {
+    /// The categories residents choose from.
+    pub categories: Vec<String>,
+    /// The most a micro-wish may cost, in yuan.
+    pub max_cost_yuan: i64,
+    /// How far ahead a wish's date may lie.
+    pub max_due_days: i64,
+    /// Days a claimer has to fulfil a wish before it goes back to the wall.
+    pub claim_days: i64,
+    /// The job that releases overdue claims.
+    pub release_job_enabled: bool,
+    pub release_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

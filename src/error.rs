@@ -96,6 +96,15 @@ pub enum ErrorCode {
     CodeExpired,
     /// The code has been revoked by the community.
     CodeRevoked,
+    /// Someone else has claimed this wish.
+    WishAlreadyClaimed,
+    /// The wish is not open to claims (not published, withdrawn, past its date, or the
+    /// caller's own).
+    WishNotClaimable,
+    /// The wish can no longer be edited or withdrawn.
+    WishNotEditable,
+    /// The wish is not in a state that allows this.
+    WishStateConflict,
     /// A dependency (cache) is unavailable; retry later.
     ServiceUnavailable,
     /// Something went wrong on our side; it has been logged.
@@ -213,7 +222,11 @@ impl ErrorCode {
             | OfferUnavailable
             | MerchantSuspended
             | AlreadyReversed
-            | SettlementNotAllowed => StatusCode::CONFLICT,
+            | SettlementNotAllowed
+            | WishAlreadyClaimed
+            | WishNotClaimable
+            | WishNotEditable
+            | WishStateConflict => StatusCode::CONFLICT,
             PayCodeInvalid | InviteInvalid => StatusCode::GONE,
             CommunityNotServed | NotMerchantStaff | ReversalWindowPassed => StatusCode::FORBIDDEN,
             CodeExpired | CodeRevoked => StatusCode::GONE,

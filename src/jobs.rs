@@ -1,6 +1,6 @@
 //! Background work that runs inside the server process: the one place periodic jobs are
-//! registered (the notification outbox and bean expiry now; later claim timeouts, reminders
-//! and vote closing). Every job is safe with several processes running, because it claims its work
+//! registered (the notification outbox, bean expiry and overdue wish claims now; later
+//! reminders and vote closing). Every job is safe with several processes running, because it claims its work
 //! in the database. `stop` asks them to finish and waits.
 
 use tokio::sync::watch;
@@ -24,6 +24,12 @@ pub fn start(state: &AppState) -> Jobs {
     }
     if state.settings.points.expiry_job_enabled {
         handles.push(tokio::spawn(crate::points::expiry::run(
+            state.clone(),
+            stopped.clone(),
+        )));
+    }
+    if state.settings.wishes.release_job_enabled {
+        handles.push(tokio::spawn(crate::wishes::service::run_release_job(
             state.clone(),
             stopped.clone(),
         )));

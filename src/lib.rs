@@ -31,3 +31,4 @@ pub mod uploads;
 pub mod users;
 pub mod validate;
 pub mod wechat;
+pub mod wishes;

@@ -98,7 +98,22 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::merchants::routes::get_receipt)
         .service(crate::merchants::routes::reverse)
         .service(crate::merchants::routes::get_statement)
-        .service(crate::merchants::routes::settle);
+        .service(crate::merchants::routes::settle)
+        .service(crate::wishes::routes::post_wish)
+        .service(crate::wishes::routes::wall)
+        .service(crate::wishes::routes::my_wishes)
+        .service(crate::wishes::routes::get_wish)
+        .service(crate::wishes::routes::edit_wish)
+        .service(crate::wishes::routes::withdraw)
+        .service(crate::wishes::routes::approve)
+        .service(crate::wishes::routes::reject)
+        .service(crate::wishes::routes::claim)
+        .service(crate::wishes::routes::release)
+        .service(crate::wishes::routes::fulfil)
+        .service(crate::wishes::routes::confirm)
+        .service(crate::wishes::routes::dispute)
+        .service(crate::wishes::routes::resolve)
+        .service(crate::wishes::routes::thank);
 }
 
 /// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.

@@ -23,6 +23,28 @@ pub fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     Ok(trimmed.to_owned())
 }
 
+/// Like [`text`], but line breaks are kept (descriptions, notes).
+pub fn paragraph(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let normalised = value.replace("\r\n", "\n");
+    let trimmed = normalised.trim();
+    if trimmed.is_empty() {
+        return Err(AppError::validation(field, format!("{field} 不能为空")));
+    }
+    if trimmed.chars().count() > max {
+        return Err(AppError::validation(
+            field,
+            format!("{field} 不能超过 {max} 个字符"),
+        ));
+    }
+    if trimmed.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(AppError::validation(
+            field,
+            format!("{field} 含有不允许的字符"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
 /// Like [`text`], but absent stays absent.
 pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> AppResult<Option<String>> {
     value.map(|v| text(field, v, max)).transpose()

@@ -10,6 +10,7 @@ mod m20261122_000004_earning;
 mod m20261122_000005_merchants;
 mod m20261122_000006_settlements;
 mod m20261122_000007_merchant_reach;
+mod m20261122_000008_wishes;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_merchants::Migration),
             Box::new(m20261122_000006_settlements::Migration),
             Box::new(m20261122_000007_merchant_reach::Migration),
+            Box::new(m20261122_000008_wishes::Migration),
         ]
     }
 }

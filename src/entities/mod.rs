@@ -28,3 +28,5 @@ pub mod settlement;
 pub mod street;
 pub mod upload;
 pub mod user;
+pub mod wish;
+pub mod wish_claim;

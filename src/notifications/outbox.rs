@@ -17,6 +17,14 @@ pub enum Event {
     MembershipRejected,
     /// Some of a resident's 金豆 expire soon.
     BeansExpiring,
+    /// A wish was approved or rejected (to its poster and beneficiary).
+    WishReviewed,
+    /// A wish was claimed.
+    WishClaimed,
+    /// A claim was given up or ran out of time.
+    WishReleased,
+    /// The claimer says the wish is fulfilled: please confirm.
+    WishFulfilled,
 }
 
 impl Event {
@@ -25,6 +33,10 @@ impl Event {
             Event::MembershipApproved => "membership_approved",
             Event::MembershipRejected => "membership_rejected",
             Event::BeansExpiring => "beans_expiring",
+            Event::WishReviewed => "wish_reviewed",
+            Event::WishClaimed => "wish_claimed",
+            Event::WishReleased => "wish_released",
+            Event::WishFulfilled => "wish_fulfilled",
         }
     }
 }

@@ -20,3 +20,4 @@ mod process;
 mod tokens;
 mod uploads;
 mod wechat_token;
+mod wishes;

@@ -7,13 +7,13 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::helpers::*;
 
-const JPEG: &[u8] = &[
+pub const JPEG: &[u8] = &[
     0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 2, 3,
 ];
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR0123456789";
 const WEBP: &[u8] = b"RIFF\x24\0\0\0WEBPVP8 0123456789";
 
-async fn upload(
+pub async fn upload(
     app: &TestApp,
     community: i64,
     token: &str,

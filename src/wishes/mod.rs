@@ -1,0 +1,8 @@
+//! 微心愿 wishes: residents in difficulty post small, concrete wishes; a community admin
+//! reviews them; volunteers of the community claim one each (圆梦使者), fulfil it with proof,
+//! and are paid 金豆 through the earning rules once the beneficiary (or poster, or a grid
+//! worker) confirms. The wall never shows who the beneficiary is.
+
+pub mod routes;
+pub mod service;
+pub mod state;

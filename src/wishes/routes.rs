@@ -1,0 +1,518 @@
+//! `/communities/{id}/wishes` (post, the wall), `/wishes/{id}` (one wish and every step of its
+//! life), `/me/wishes` (the caller's own).
+
+use actix_web::{HttpResponse, get, post, put, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::extract::{CommunityGuard, CurrentUser, InCommunity, Member, Reviewer};
+use crate::entities::wish;
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::http::body::Body;
+use crate::pagination::{Page, PageQuery};
+use crate::state::AppState;
+use crate::wishes::service::{self, OnBehalf, WallOrder, WishInput};
+use crate::wishes::state::WishState;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnBehalfInput {
+    /// The beneficiary's name (shown to others only as 王**).
+    pub name: String,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    /// The beneficiary agreed to this wish being posted for them.
+    pub consent: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWish {
+    #[schema(example = "想要一台收音机")]
+    pub title: String,
+    pub description: String,
+    /// One of the community's categories (生活用品, 学习用品, 助医, 陪伴, 维修, 其他 by default).
+    #[schema(example = "生活用品")]
+    pub category: String,
+    /// In yuan; at most the configured cap (¥200 by default).
+    pub estimated_cost: i64,
+    /// 低保户, 残疾人, 独居老人, 留守儿童, 外来务工人员 or 其他.
+    pub beneficiary_group: String,
+    /// The resident's own name, when posting for themselves (shown as 王**).
+    pub beneficiary_name: Option<String>,
+    /// How the claimer reaches the beneficiary (shown only to the claimer, poster and staff).
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    /// The latest moment the wish is still useful.
+    pub due_at: DateTime<Utc>,
+    #[serde(default)]
+    pub photo_upload_ids: Vec<String>,
+    /// 代录: a grid worker or building leader posting for someone without a phone.
+    pub on_behalf: Option<OnBehalfInput>,
+}
+
+impl NewWish {
+    fn input(&self) -> WishInput<'_> {
+        WishInput {
+            title: &self.title,
+            description: &self.description,
+            category: &self.category,
+            estimated_cost: self.estimated_cost,
+            beneficiary_group: &self.beneficiary_group,
+            beneficiary_name: self.beneficiary_name.as_deref(),
+            contact_phone: self.contact_phone.as_deref(),
+            address: self.address.as_deref(),
+            due_at: self.due_at,
+            photo_upload_ids: &self.photo_upload_ids,
+            on_behalf: self.on_behalf.as_ref().map(|b| OnBehalf {
+                name: &b.name,
+                phone: b.phone.as_deref(),
+                address: b.address.as_deref(),
+                consent: b.consent,
+            }),
+        }
+    }
+}
+
+/// A wish as the wall shows it: the beneficiary masked, no address, phone or photos.
+#[derive(Serialize, ToSchema)]
+pub struct WishCard {
+    pub id: i64,
+    pub community_id: i64,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub estimated_cost: i32,
+    pub beneficiary_group: String,
+    /// 王**.
+    pub beneficiary: String,
+    pub due_at: DateTime<Utc>,
+    pub state: WishState,
+    pub published_at: Option<DateTime<Utc>>,
+    /// The thank-you note, once given.
+    pub thanks_note: Option<String>,
+}
+
+/// What only the poster, the beneficiary, the claimer and staff see.
+#[derive(Serialize, ToSchema)]
+pub struct WishPrivate {
+    pub beneficiary_name: String,
+    /// In full for the claimer and the poster; masked for staff.
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    pub photo_upload_ids: Vec<String>,
+    pub proxy: bool,
+    pub consent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WishDetail {
+    #[serde(flatten)]
+    pub card: WishCard,
+    /// Absent for everyone else.
+    pub private: Option<WishPrivate>,
+    /// Why the admin rejected it (poster and staff).
+    pub review_note: Option<String>,
+    /// Whether the content check asked for a person to look (staff).
+    pub check_label: Option<String>,
+    pub claimer_id: Option<i64>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub claim_deadline: Option<DateTime<Utc>>,
+    pub fulfil_note: Option<String>,
+    pub proof_upload_ids: Vec<String>,
+    pub fulfilled_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub dispute_reason: Option<String>,
+    /// What the caller may do now.
+    pub you: You,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct You {
+    pub is_poster: bool,
+    pub is_claimer: bool,
+    pub is_staff: bool,
+}
+
+fn card(w: &wish::Model) -> AppResult<WishCard> {
+    Ok(WishCard {
+        id: w.id,
+        community_id: w.community_id,
+        title: w.title.clone(),
+        description: w.description.clone(),
+        category: w.category.clone(),
+        estimated_cost: w.estimated_cost,
+        beneficiary_group: w.beneficiary_group.clone(),
+        beneficiary: w.beneficiary_masked.clone(),
+        due_at: w.due_at,
+        state: service::state_of(w)?,
+        published_at: w.published_at,
+        thanks_note: w.thanks_note.clone(),
+    })
+}
+
+fn ids(json: Option<&String>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
+
+fn detail(state: &AppState, w: &wish::Model, s: &service::Standing) -> AppResult<WishDetail> {
+    let insider = s.is_poster || s.is_beneficiary || s.is_claimer || s.is_staff;
+    let private = if insider {
+        let phone = service::reveal(state, w.contact_phone_enc.as_ref())?;
+        let full = s.is_poster || s.is_beneficiary || s.is_claimer;
+        Some(WishPrivate {
+            beneficiary_name: service::reveal(state, Some(&w.beneficiary_name_enc))?
+                .unwrap_or_default(),
+            contact_phone: if full {
+                phone
+            } else {
+                phone.as_deref().map(crate::crypto::mask_phone)
+            },
+            address: service::reveal(state, w.address_enc.as_ref())?,
+            photo_upload_ids: ids(w.photo_upload_ids.as_ref()),
+            proxy: w.proxy,
+            consent_at: w.consent_at,
+        })
+    } else {
+        None
+    };
+    let near = s.is_poster || s.is_beneficiary || s.is_staff;
+    Ok(WishDetail {
+        card: card(w)?,
+        private,
+        review_note: if near { w.review_note.clone() } else { None },
+        check_label: if s.is_staff {
+            w.check_label.clone()
+        } else {
+            None
+        },
+        claimer_id: if insider { w.claimer_id } else { None },
+        claimed_at: w.claimed_at,
+        claim_deadline: if insider { w.claim_deadline } else { None },
+        fulfil_note: if insider { w.fulfil_note.clone() } else { None },
+        proof_upload_ids: if insider {
+            ids(w.proof_upload_ids.as_ref())
+        } else {
+            Vec::new()
+        },
+        fulfilled_at: w.fulfilled_at,
+        confirmed_at: w.confirmed_at,
+        dispute_reason: if near || s.is_claimer {
+            w.dispute_reason.clone()
+        } else {
+            None
+        },
+        you: You {
+            is_poster: s.is_poster,
+            is_claimer: s.is_claimer,
+            is_staff: s.is_staff,
+        },
+    })
+}
+
+/// Answers with the wish as the caller may see it.
+async fn show(state: &AppState, current: &CurrentUser, w: wish::Model) -> AppResult<HttpResponse> {
+    let (w, access) = service::load(state, current, w.id).await?;
+    let s = service::standing(&w, current, &access);
+    Ok(HttpResponse::Ok().json(detail(state, &w, &s)?))
+}
+
+/// Posts a wish (verified residents for themselves; grid workers and building leaders on
+/// behalf of someone, 代录). Text goes through the content check; the wish then waits for a
+/// community admin.
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    request_body = NewWish,
+    responses(
+        (status = 201, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "VALIDATION_FAILED, CONTENT_RISKY", body = ErrorBody),
+    )
+)]
+#[post("/communities/{community_id}/wishes")]
+pub async fn post_wish(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+    body: Body<NewWish>,
+) -> AppResult<HttpResponse> {
+    let w = service::post(&state, &ctx.user, &ctx.access, body.0.input()).await?;
+    let s = service::standing(&w, &ctx.user, &ctx.access);
+    Ok(HttpResponse::Created().json(detail(&state, &w, &s)?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WallQuery {
+    /// Comma-separated states; `published` by default. Residents may ask for published,
+    /// claimed, fulfilled and confirmed; staff for any.
+    pub state: Option<String>,
+    pub category: Option<String>,
+    /// `newest` (default) or `due` (soonest due first).
+    pub order: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<u64>,
+}
+
+/// The community's wish wall, keyset-paged.
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), WallQuery),
+    responses(
+        (status = 200, body = Page<WishCard>),
+        (status = 400, description = "INVALID_PARAMETER", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/communities/{community_id}/wishes")]
+pub async fn wall(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+    query: web::Query<WallQuery>,
+) -> AppResult<HttpResponse> {
+    let q = query.into_inner();
+    let keyset = PageQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+    }
+    .keyset()?;
+    let mut states = Vec::new();
+    for part in q.state.as_deref().unwrap_or("published").split(',') {
+        let s = WishState::parse(part.trim())
+            .ok_or_else(|| AppError::invalid_parameter("state", "未知的心愿状态"))?;
+        if !states.contains(&s) {
+            states.push(s);
+        }
+    }
+    let public = [
+        WishState::Published,
+        WishState::Claimed,
+        WishState::Fulfilled,
+        WishState::Confirmed,
+    ];
+    if !Reviewer::allows(&ctx.access) && states.iter().any(|s| !public.contains(s)) {
+        return Err(AppError::forbidden());
+    }
+    let order = match q.order.as_deref() {
+        None | Some("newest") => WallOrder::Newest,
+        Some("due") => WallOrder::SoonestDue,
+        Some(_) => {
+            return Err(AppError::invalid_parameter(
+                "order",
+                "order 须为 newest 或 due",
+            ));
+        }
+    };
+    let rows = service::wall(
+        &state,
+        ctx.community_id(),
+        &states,
+        q.category.as_deref(),
+        order,
+        keyset,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, keyset, |w| w.id, |w| card(&w))?))
+}
+
+/// The caller's own wishes (posted by them or for them), newest first.
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, body = Page<WishCard>))
+)]
+#[get("/me/wishes")]
+pub async fn my_wishes(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let keyset = page.keyset()?;
+    let rows = service::mine(&state, &user, keyset).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, keyset, |w| w.id, |w| card(&w))?))
+}
+
+/// One wish. The beneficiary's details go only to the poster, the beneficiary, the claimer
+/// (once claimed) and staff.
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    responses((status = 200, body = WishDetail), (status = 404, body = ErrorBody))
+)]
+#[get("/wishes/{wish_id}")]
+pub async fn get_wish(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let (w, access) = service::load(&state, &user, path.into_inner()).await?;
+    let s = service::standing(&w, &user, &access);
+    Ok(HttpResponse::Ok().json(detail(&state, &w, &s)?))
+}
+
+/// The poster edits a wish no one has claimed; it goes back to review.
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = NewWish,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_NOT_EDITABLE", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[put("/wishes/{wish_id}")]
+pub async fn edit_wish(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<NewWish>,
+) -> AppResult<HttpResponse> {
+    let w = service::edit(&state, &user, path.into_inner(), body.0.input()).await?;
+    show(&state, &user, w).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fulfilment {
+    pub note: String,
+    /// 1 to 6 photos, uploaded to the community first.
+    pub proof_upload_ids: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resolution {
+    /// true: it was done, pay the claimer; false: back on the wall.
+    pub done: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Thanks {
+    pub note: String,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+macro_rules! wish_step {
+    ($name:ident, $path:literal, $doc:literal, $body:ty, |$state:ident, $user:ident, $id:ident, $b:ident| $call:expr) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = "wishes",
+            security(("bearer" = [])),
+            params(("wish_id" = i64, Path)),
+            request_body = $body,
+            responses(
+                (status = 200, body = WishDetail),
+                (status = 403, body = ErrorBody),
+                (status = 404, body = ErrorBody),
+                (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+                (status = 422, body = ErrorBody),
+            )
+        )]
+        #[post($path)]
+        pub async fn $name(
+            $state: web::Data<AppState>,
+            $user: CurrentUser,
+            path: web::Path<i64>,
+            body: Body<$body>,
+        ) -> AppResult<HttpResponse> {
+            let $id = path.into_inner();
+            let $b = body.into_inner();
+            let w = $call.await?;
+            show(&$state, &$user, w).await
+        }
+    };
+}
+
+wish_step!(
+    withdraw,
+    "/wishes/{wish_id}/withdraw",
+    "The poster (or beneficiary) takes back a wish no one has claimed.",
+    Empty,
+    |state, user, id, _b| service::withdraw(&state, &user, id)
+);
+wish_step!(
+    approve,
+    "/wishes/{wish_id}/approve",
+    "A community admin publishes a wish on the wall.",
+    Empty,
+    |state, user, id, _b| service::review(&state, &user, id, true, None)
+);
+wish_step!(
+    reject,
+    "/wishes/{wish_id}/reject",
+    "A community admin rejects a wish, with a reason the poster sees.",
+    Reason,
+    |state, user, id, b| service::review(&state, &user, id, false, Some(&b.reason))
+);
+wish_step!(
+    claim,
+    "/wishes/{wish_id}/claim",
+    "A volunteer of the community claims a published wish; of many at once, exactly one wins.",
+    Empty,
+    |state, user, id, _b| service::claim(&state, &user, id)
+);
+wish_step!(
+    release,
+    "/wishes/{wish_id}/release",
+    "The claimer gives the wish back to the wall.",
+    Empty,
+    |state, user, id, _b| service::release(&state, &user, id)
+);
+wish_step!(
+    fulfil,
+    "/wishes/{wish_id}/fulfil",
+    "The claimer marks the wish fulfilled, with a note and photos.",
+    Fulfilment,
+    |state, user, id, b| service::fulfil(&state, &user, id, &b.note, &b.proof_upload_ids)
+);
+wish_step!(
+    confirm,
+    "/wishes/{wish_id}/confirm",
+    "The beneficiary, poster or a grid worker confirms: the claimer is paid 金豆 once.",
+    Empty,
+    |state, user, id, _b| service::confirm(&state, &user, id, None)
+);
+wish_step!(
+    dispute,
+    "/wishes/{wish_id}/dispute",
+    "The beneficiary, poster or a grid worker disputes the fulfilment; a community admin decides.",
+    Reason,
+    |state, user, id, b| service::confirm(&state, &user, id, Some(&b.reason))
+);
+wish_step!(
+    resolve,
+    "/wishes/{wish_id}/resolve",
+    "A community admin settles a dispute.",
+    Resolution,
+    |state, user, id, b| service::resolve(&state, &user, id, b.done)
+);
+wish_step!(
+    thank,
+    "/wishes/{wish_id}/thanks",
+    "The beneficiary (or poster) thanks the claimer (回访反馈), once.",
+    Thanks,
+    |state, user, id, b| service::thank(&state, &user, id, &b.note)
+);

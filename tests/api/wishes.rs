@@ -1,0 +1,802 @@
+//! 微心愿: posting, review, the masked wall, the race for one wish, fulfilment with proof,
+//! confirmation paying once, disputes, automatic release and the tenancy and input rules.
+
+use linli::auth::roles::Role;
+use linli::entities::{earning_award, outbox, wish, wish_claim};
+use linli::points::ledger::verify;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn due_in(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
+}
+
+fn wish_body() -> Value {
+    json!({
+        "title": "想要一台收音机",
+        "description": "独居多年，想听听戏曲节目。\n旧收音机坏了。",
+        "category": "生活用品",
+        "estimated_cost": 80,
+        "beneficiary_group": "独居老人",
+        "beneficiary_name": "王小明",
+        "contact_phone": "13800001234",
+        "address": "阳光小区3栋2单元501",
+        "due_at": due_in(30),
+    })
+}
+
+struct Wall {
+    w: World,
+    poster: TestUser,
+}
+
+/// WeChat's content check: texts with 赌博 are risky, texts with 加微信 go to review.
+async fn content_rules(app: &TestApp) {
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    for (word, suggest) in [("赌博", "risky"), ("加微信", "review")] {
+        Mock::given(method("POST"))
+            .and(path("/wxa/msg_sec_check"))
+            .and(body_string_contains(word))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "errcode": 0, "errmsg": "ok", "result": {"suggest": suggest, "label": 20001}
+            })))
+            .with_priority(1)
+            .mount(&app.wechat)
+            .await;
+    }
+}
+
+async fn wall(app: &TestApp) -> Wall {
+    content_rules(app).await;
+    let w = world(app).await;
+    let poster = app.login("wang-poster").await;
+    verified_resident(app, &poster, w.community_a, &w.admin_a).await;
+    Wall { w, poster }
+}
+
+async fn volunteer(app: &TestApp, s: &Wall, name: &str) -> TestUser {
+    let v = app.login(name).await;
+    verified_resident(app, &v, s.w.community_a, &s.w.admin_a).await;
+    v
+}
+
+async fn post_wish(app: &TestApp, s: &Wall, body: Value) -> Reply {
+    app.post(
+        &format!("/api/v1/communities/{}/wishes", s.w.community_a),
+        &s.poster.token,
+        body,
+    )
+    .await
+}
+
+/// Posts and publishes a wish; returns its id.
+async fn published(app: &TestApp, s: &Wall) -> i64 {
+    let id = post_wish(app, s, wish_body()).await.assert_status(201)["id"]
+        .as_i64()
+        .unwrap();
+    step(app, id, "approve", &s.w.admin_a.token, json!({}))
+        .await
+        .assert_status(200);
+    id
+}
+
+async fn step(app: &TestApp, id: i64, action: &str, token: &str, body: Value) -> Reply {
+    app.post(&format!("/api/v1/wishes/{id}/{action}"), token, body)
+        .await
+}
+
+async fn photo(app: &TestApp, s: &Wall, token: &str) -> String {
+    let up = crate::uploads::upload(
+        app,
+        s.w.community_a,
+        token,
+        "proof.jpg",
+        "image/jpeg",
+        crate::uploads::JPEG.to_vec(),
+    )
+    .await;
+    up.assert_status(201)["id"].as_str().unwrap().to_owned()
+}
+
+async fn beans(app: &TestApp, community: i64, user: &TestUser) -> i64 {
+    app.get(
+        &format!("/api/v1/communities/{community}/points/me"),
+        &user.token,
+    )
+    .await
+    .assert_status(200)["balance"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn pay_per_wish(app: &TestApp, s: &Wall, beans: i64) {
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/communities/{}/points/rules", s.w.community_a),
+        Some(&s.w.admin_a.token),
+        Some(json!({"event_kind": "wish_fulfilled", "beans_per_unit": beans})),
+    )
+    .await
+    .assert_status(200);
+}
+
+async fn books_are_right(app: &TestApp) {
+    let problems = verify(&app.state.db).await.unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[tokio::test]
+async fn a_wish_goes_from_posting_to_thanks() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let a = s.w.community_a;
+    pay_per_wish(&app, &s, 20).await;
+    let v = volunteer(&app, &s, "li-volunteer").await;
+    let other = volunteer(&app, &s, "zhao-volunteer").await;
+
+    let posted = post_wish(&app, &s, wish_body()).await;
+    let id = posted.assert_status(201)["id"].as_i64().unwrap();
+    assert_eq!(posted.body["state"], "pending_review");
+    assert_eq!(posted.body["beneficiary"], "王**");
+    assert_eq!(posted.body["private"]["beneficiary_name"], "王小明");
+    // Waiting for review: not on the wall, not visible to others, not for residents to list.
+    let wall_url = format!("/api/v1/communities/{a}/wishes");
+    let empty = app.get(&wall_url, &v.token).await;
+    assert_eq!(empty.assert_status(200)["items"], json!([]));
+    app.get(&format!("/api/v1/wishes/{id}"), &v.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.get(&format!("{wall_url}?state=pending_review"), &v.token)
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let queue = app
+        .get(
+            &format!("{wall_url}?state=pending_review"),
+            &s.w.admin_a.token,
+        )
+        .await;
+    assert_eq!(queue.assert_status(200)["items"][0]["id"], id);
+    step(&app, id, "approve", &v.token, json!({}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    step(&app, id, "approve", &s.w.admin_a.token, json!({}))
+        .await
+        .assert_status(200);
+    step(&app, id, "reject", &v.token, json!({"reason": "不行"}))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    step(&app, id, "approve", &s.w.admin_a.token, json!({}))
+        .await
+        .assert_error(409, "WISH_STATE_CONFLICT");
+
+    // On the wall the beneficiary is masked: no name, phone or address anywhere.
+    let shown = app.get(&wall_url, &v.token).await;
+    let text = shown.assert_status(200).to_string();
+    assert_eq!(shown.body["items"][0]["beneficiary"], "王**");
+    for secret in ["王小明", "13800001234", "阳光小区"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let seen = app.get(&format!("/api/v1/wishes/{id}"), &v.token).await;
+    assert!(seen.assert_status(200)["private"].is_null());
+    assert!(!seen.body.to_string().contains("王小明"));
+
+    // The poster cannot claim their own wish; a volunteer can, and then sees the details.
+    step(&app, id, "claim", &s.poster.token, json!({}))
+        .await
+        .assert_error(409, "WISH_NOT_CLAIMABLE");
+    let claimed = step(&app, id, "claim", &v.token, json!({})).await;
+    assert_eq!(claimed.assert_status(200)["state"], "claimed");
+    assert_eq!(claimed.body["private"]["contact_phone"], "13800001234");
+    assert_eq!(claimed.body["private"]["address"], "阳光小区3栋2单元501");
+    step(&app, id, "claim", &other.token, json!({}))
+        .await
+        .assert_error(409, "WISH_ALREADY_CLAIMED");
+    let not_mine = app.get(&format!("/api/v1/wishes/{id}"), &other.token).await;
+    assert!(not_mine.assert_status(200)["private"].is_null());
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/wishes/{id}"),
+        Some(&s.poster.token),
+        Some(wish_body()),
+    )
+    .await
+    .assert_error(409, "WISH_NOT_EDITABLE");
+    step(&app, id, "withdraw", &s.poster.token, json!({}))
+        .await
+        .assert_error(409, "WISH_NOT_EDITABLE");
+    // Staff see the phone masked.
+    let staff_view = app
+        .get(&format!("/api/v1/wishes/{id}"), &s.w.admin_a.token)
+        .await;
+    assert_eq!(
+        staff_view.assert_status(200)["private"]["contact_phone"],
+        "138****1234"
+    );
+
+    // Fulfilment needs proof; only the claimer gives it.
+    step(
+        &app,
+        id,
+        "fulfil",
+        &v.token,
+        json!({"note": "已送到", "proof_upload_ids": []}),
+    )
+    .await
+    .assert_error(422, "VALIDATION_FAILED");
+    let proof = photo(&app, &s, &v.token).await;
+    step(
+        &app,
+        id,
+        "fulfil",
+        &other.token,
+        json!({"note": "我送的", "proof_upload_ids": [proof]}),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN");
+    let done = step(
+        &app,
+        id,
+        "fulfil",
+        &v.token,
+        json!({"note": "收音机已送到王大爷家，调好了戏曲频道", "proof_upload_ids": [proof]}),
+    )
+    .await;
+    assert_eq!(done.assert_status(200)["state"], "fulfilled");
+    assert_eq!(done.body["proof_upload_ids"], json!([proof]));
+
+    // The claimer cannot confirm their own claim; the poster confirms, once paid.
+    step(&app, id, "confirm", &v.token, json!({}))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    step(&app, id, "thanks", &s.poster.token, json!({"note": "谢谢"}))
+        .await
+        .assert_error(409, "WISH_STATE_CONFLICT");
+    let confirmed = step(&app, id, "confirm", &s.poster.token, json!({})).await;
+    assert_eq!(confirmed.assert_status(200)["state"], "confirmed");
+    assert_eq!(beans(&app, a, &v).await, 20);
+    step(&app, id, "confirm", &s.poster.token, json!({}))
+        .await
+        .assert_status(200);
+    assert_eq!(beans(&app, a, &v).await, 20);
+    let history = app
+        .get(
+            &format!("/api/v1/communities/{a}/points/me/history"),
+            &v.token,
+        )
+        .await;
+    assert_eq!(history.assert_status(200)["items"][0]["ref_type"], "wish");
+    assert_eq!(history.body["items"][0]["ref_id"], id);
+
+    // 回访反馈: once, content-checked.
+    step(
+        &app,
+        id,
+        "thanks",
+        &s.poster.token,
+        json!({"note": "我在网上赌博赢了"}),
+    )
+    .await
+    .assert_error(422, "CONTENT_RISKY");
+    let thanked = step(
+        &app,
+        id,
+        "thanks",
+        &s.poster.token,
+        json!({"note": "谢谢小李，收音机很好用！"}),
+    )
+    .await;
+    assert_eq!(
+        thanked.assert_status(200)["thanks_note"],
+        "谢谢小李，收音机很好用！"
+    );
+    step(
+        &app,
+        id,
+        "thanks",
+        &s.poster.token,
+        json!({"note": "再次感谢"}),
+    )
+    .await
+    .assert_error(409, "WISH_STATE_CONFLICT");
+    let confirmed_wall = app
+        .get(&format!("{wall_url}?state=confirmed"), &other.token)
+        .await;
+    assert_eq!(
+        confirmed_wall.assert_status(200)["items"][0]["thanks_note"],
+        "谢谢小李，收音机很好用！"
+    );
+
+    // The poster was told at each step; the claim is on record.
+    let told: Vec<String> = outbox::Entity::find()
+        .filter(outbox::Column::UserId.eq(s.poster.id))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.event)
+        .collect();
+    for event in ["wish_reviewed", "wish_claimed", "wish_fulfilled"] {
+        assert!(told.iter().any(|e| e == event), "{event} in {told:?}");
+    }
+    let claims = wish_claim::Entity::find()
+        .filter(wish_claim::Column::WishId.eq(id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(
+        (claims[0].claimer_id, claims[0].status.as_str()),
+        (v.id, "confirmed")
+    );
+    let mine = app.get("/api/v1/me/wishes", &s.poster.token).await;
+    assert_eq!(mine.assert_status(200)["items"][0]["id"], id);
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
+async fn a_hundred_volunteers_race_for_one_wish() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let id = published(&app, &s).await;
+    let mut volunteers = Vec::new();
+    for i in 0..100 {
+        volunteers.push(volunteer(&app, &s, &format!("racer-{i}")).await);
+    }
+    let mut tasks = Vec::new();
+    for v in &volunteers {
+        let req = app
+            .http
+            .post(format!("{}/api/v1/wishes/{id}/claim", app.address))
+            .bearer_auth(&v.token)
+            .json(&json!({}));
+        tasks.push(tokio::spawn(async move {
+            TestApp::reply(req.send().await.unwrap()).await
+        }));
+    }
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(t.await.unwrap());
+    }
+    assert_eq!(wins(&replies, 200, 409, "WISH_ALREADY_CLAIMED"), 1);
+    let winner = replies.iter().find(|r| r.status == 200).unwrap();
+    let claims = wish_claim::Entity::find()
+        .filter(wish_claim::Column::WishId.eq(id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(
+        Some(claims[0].claimer_id),
+        winner.body["claimer_id"].as_i64()
+    );
+}
+
+#[tokio::test]
+async fn confirming_at_once_pays_exactly_once() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    pay_per_wish(&app, &s, 15).await;
+    let grid = app.login("grid-worker").await;
+    app.grant(&grid, Role::GridWorker, s.w.community_a).await;
+    let v = volunteer(&app, &s, "quick-volunteer").await;
+    let id = published(&app, &s).await;
+    step(&app, id, "claim", &v.token, json!({}))
+        .await
+        .assert_status(200);
+    let proof = photo(&app, &s, &v.token).await;
+    step(
+        &app,
+        id,
+        "fulfil",
+        &v.token,
+        json!({"note": "送到了", "proof_upload_ids": [proof]}),
+    )
+    .await
+    .assert_status(200);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let token = if i % 2 == 0 {
+            s.poster.token.clone()
+        } else {
+            grid.token.clone()
+        };
+        let req = app
+            .http
+            .post(format!("{}/api/v1/wishes/{id}/confirm", app.address))
+            .bearer_auth(token)
+            .json(&json!({}));
+        tasks.push(tokio::spawn(async move {
+            TestApp::reply(req.send().await.unwrap()).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.assert_status(200)["state"], "confirmed");
+    }
+    assert_eq!(beans(&app, s.w.community_a, &v).await, 15);
+    let awards = earning_award::Entity::find()
+        .filter(earning_award::Column::RefId.eq(id))
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(awards, 1);
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
+async fn overdue_claims_go_back_to_the_wall() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let v = volunteer(&app, &s, "slow-volunteer").await;
+    let next = volunteer(&app, &s, "next-volunteer").await;
+    let id = published(&app, &s).await;
+    let claimed = step(&app, id, "claim", &v.token, json!({})).await;
+    assert!(claimed.assert_status(200)["claim_deadline"].is_string());
+    // Nothing is overdue yet.
+    assert_eq!(
+        linli::wishes::service::release_overdue(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+    let row = wish::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: wish::ActiveModel = row.into();
+    row.claim_deadline = Set(Some(chrono::Utc::now() - chrono::Duration::minutes(1)));
+    row.update(&app.state.db).await.unwrap();
+    assert_eq!(
+        linli::wishes::service::release_overdue(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
+    let back = app.get(&format!("/api/v1/wishes/{id}"), &v.token).await;
+    assert_eq!(back.assert_status(200)["state"], "published");
+    assert!(back.body["private"].is_null());
+    // The old claimer can no longer act on it; both sides were told.
+    let proof = photo(&app, &s, &v.token).await;
+    step(
+        &app,
+        id,
+        "fulfil",
+        &v.token,
+        json!({"note": "晚了", "proof_upload_ids": [proof]}),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN");
+    for user in [v.id, s.poster.id] {
+        let told = outbox::Entity::find()
+            .filter(outbox::Column::UserId.eq(user))
+            .filter(outbox::Column::Event.eq("wish_released"))
+            .count(&app.state.db)
+            .await
+            .unwrap();
+        assert_eq!(told, 1, "user {user}");
+    }
+    let claims = wish_claim::Entity::find()
+        .filter(wish_claim::Column::WishId.eq(id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(claims[0].status, "expired");
+    // Back on the wall: the next volunteer claims it, round two.
+    step(&app, id, "claim", &next.token, json!({}))
+        .await
+        .assert_status(200);
+    // A claimer may also give it back themselves.
+    step(&app, id, "release", &v.token, json!({}))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let released = step(&app, id, "release", &next.token, json!({})).await;
+    assert_eq!(released.assert_status(200)["state"], "published");
+}
+
+#[tokio::test]
+async fn disputes_go_to_the_admin() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    pay_per_wish(&app, &s, 10).await;
+    let v = volunteer(&app, &s, "disputed-volunteer").await;
+    let id = published(&app, &s).await;
+    let fulfil = |token: String| {
+        let app = &app;
+        let s = &s;
+        async move {
+            step(app, id, "claim", &token, json!({}))
+                .await
+                .assert_status(200);
+            let proof = photo(app, s, &token).await;
+            step(
+                app,
+                id,
+                "fulfil",
+                &token,
+                json!({"note": "完成", "proof_upload_ids": [proof]}),
+            )
+            .await
+            .assert_status(200);
+        }
+    };
+    fulfil(v.token.clone()).await;
+    step(&app, id, "dispute", &s.poster.token, json!({"reason": ""}))
+        .await
+        .assert_error(422, "VALIDATION_FAILED");
+    let disputed = step(
+        &app,
+        id,
+        "dispute",
+        &s.poster.token,
+        json!({"reason": "收音机没有送到"}),
+    )
+    .await;
+    assert_eq!(disputed.assert_status(200)["state"], "disputed");
+    step(&app, id, "resolve", &s.poster.token, json!({"done": false}))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let reopened = step(
+        &app,
+        id,
+        "resolve",
+        &s.w.admin_a.token,
+        json!({"done": false}),
+    )
+    .await;
+    assert_eq!(reopened.assert_status(200)["state"], "published");
+    assert_eq!(beans(&app, s.w.community_a, &v).await, 0);
+    // The second time it is disputed, the admin finds it was done after all: paid once.
+    fulfil(v.token.clone()).await;
+    step(
+        &app,
+        id,
+        "dispute",
+        &s.poster.token,
+        json!({"reason": "还没收到"}),
+    )
+    .await
+    .assert_status(200);
+    let done = step(
+        &app,
+        id,
+        "resolve",
+        &s.w.admin_a.token,
+        json!({"done": true}),
+    )
+    .await;
+    assert_eq!(done.assert_status(200)["state"], "confirmed");
+    assert_eq!(beans(&app, s.w.community_a, &v).await, 10);
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
+async fn the_wall_pages_filters_and_sorts() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let v = volunteer(&app, &s, "browser").await;
+    let mut ids = Vec::new();
+    for (i, (days, category)) in [
+        (40, "生活用品"),
+        (10, "助医"),
+        (25, "生活用品"),
+        (5, "陪伴"),
+        (60, "维修"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = wish_body();
+        body["title"] = json!(format!("心愿 {i}"));
+        body["due_at"] = json!(due_in(days));
+        body["category"] = json!(category);
+        let id = post_wish(&app, &s, body).await.assert_status(201)["id"]
+            .as_i64()
+            .unwrap();
+        step(&app, id, "approve", &s.w.admin_a.token, json!({}))
+            .await
+            .assert_status(200);
+        ids.push(id);
+    }
+    let url = format!("/api/v1/communities/{}/wishes", s.w.community_a);
+    let collect = |order: &'static str| {
+        let app = &app;
+        let url = url.clone();
+        let token = v.token.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut q = format!("{url}?order={order}&limit=2");
+                if let Some(c) = &cursor {
+                    q.push_str(&format!("&cursor={c}"));
+                }
+                let page = app.get(&q, &token).await;
+                for item in page.assert_status(200)["items"].as_array().unwrap() {
+                    seen.push(item["id"].as_i64().unwrap());
+                }
+                match page.body["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => break,
+                }
+            }
+            seen
+        }
+    };
+    let newest = collect("newest").await;
+    assert_eq!(newest, ids.iter().rev().copied().collect::<Vec<_>>());
+    let soonest = collect("due").await;
+    assert_eq!(soonest, vec![ids[3], ids[1], ids[2], ids[0], ids[4]]);
+    let daily = app.get(&format!("{url}?category=生活用品"), &v.token).await;
+    assert_eq!(
+        daily.assert_status(200)["items"].as_array().unwrap().len(),
+        2
+    );
+    app.get(&format!("{url}?order=random"), &v.token)
+        .await
+        .assert_error(400, "INVALID_PARAMETER");
+    app.get(&format!("{url}?state=lost"), &v.token)
+        .await
+        .assert_error(400, "INVALID_PARAMETER");
+    app.get(&format!("{url}?cursor=%%%"), &v.token)
+        .await
+        .assert_error(400, "INVALID_PARAMETER");
+}
+
+#[tokio::test]
+async fn outsiders_bad_input_and_proxy_posting() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let id = published(&app, &s).await;
+    // A volunteer of another community neither sees nor claims.
+    let outsider = app.login("b-volunteer").await;
+    verified_resident(&app, &outsider, s.w.community_b, &s.w.admin_b).await;
+    app.get(&format!("/api/v1/wishes/{id}"), &outsider.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    step(&app, id, "claim", &outsider.token, json!({}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.get(
+        &format!("/api/v1/communities/{}/wishes", s.w.community_a),
+        &outsider.token,
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    app.get("/api/v1/wishes/999999", &s.poster.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+
+    // Bad input: a clear error naming the field, and nothing written.
+    let before = wish::Entity::find().count(&app.state.db).await.unwrap();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("estimated_cost", json!(201), "VALIDATION_FAILED"),
+        ("estimated_cost", json!(-1), "VALIDATION_FAILED"),
+        ("category", json!("奢侈品"), "VALIDATION_FAILED"),
+        ("beneficiary_group", json!("富人"), "VALIDATION_FAILED"),
+        ("due_at", json!(due_in(-1)), "VALIDATION_FAILED"),
+        ("due_at", json!(due_in(400)), "VALIDATION_FAILED"),
+        ("title", json!("长".repeat(41)), "VALIDATION_FAILED"),
+        ("title", json!("  "), "VALIDATION_FAILED"),
+        ("contact_phone", json!("call me"), "VALIDATION_FAILED"),
+        ("beneficiary_name", json!(null), "VALIDATION_FAILED"),
+        (
+            "photo_upload_ids",
+            json!(["not-an-upload"]),
+            "VALIDATION_FAILED",
+        ),
+        ("description", json!("网上赌博群"), "CONTENT_RISKY"),
+    ];
+    for (field, value, code) in cases {
+        let mut body = wish_body();
+        body[field] = value;
+        let r = post_wish(&app, &s, body).await;
+        r.assert_error(422, code);
+        if code == "VALIDATION_FAILED" {
+            assert_eq!(r.body["field"], field, "{:?}", r.body);
+        }
+    }
+    let mut unknown = wish_body();
+    unknown["secret"] = json!(1);
+    assert_eq!(post_wish(&app, &s, unknown).await.status.as_u16() / 100, 4);
+    let malformed = app
+        .http
+        .post(format!(
+            "{}/api/v1/communities/{}/wishes",
+            app.address, s.w.community_a
+        ))
+        .bearer_auth(&s.poster.token)
+        .header("content-type", "application/json")
+        .body("{\"title\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(
+        wish::Entity::find().count(&app.state.db).await.unwrap(),
+        before
+    );
+
+    // Text WeChat wants a person to look at is flagged for the reviewing admin.
+    let mut flagged = wish_body();
+    flagged["description"] = json!("有需要的请加微信联系");
+    let held = post_wish(&app, &s, flagged).await;
+    let held_id = held.assert_status(201)["id"].as_i64().unwrap();
+    assert!(held.body["check_label"].is_null());
+    let seen = app
+        .get(&format!("/api/v1/wishes/{held_id}"), &s.w.admin_a.token)
+        .await;
+    assert!(
+        seen.assert_status(200)["check_label"]
+            .as_str()
+            .unwrap()
+            .starts_with("wechat")
+    );
+
+    // 代录: only grid workers and building leaders, and only with consent.
+    let mut proxy = wish_body();
+    proxy["on_behalf"] = json!({"name": "李奶奶", "phone": "0871-6543210", "consent": true});
+    post_wish(&app, &s, proxy.clone())
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let leader = app.login("building-leader").await;
+    app.grant(&leader, Role::BuildingLeader, s.w.community_a)
+        .await;
+    let url = format!("/api/v1/communities/{}/wishes", s.w.community_a);
+    let mut no_consent = proxy.clone();
+    no_consent["on_behalf"]["consent"] = json!(false);
+    app.post(&url, &leader.token, no_consent)
+        .await
+        .assert_error(422, "VALIDATION_FAILED");
+    let made = app.post(&url, &leader.token, proxy).await;
+    assert_eq!(made.assert_status(201)["beneficiary"], "李**");
+    assert_eq!(made.body["private"]["proxy"], true);
+    assert!(made.body["private"]["consent_at"].is_string());
+    assert_eq!(made.body["private"]["beneficiary_name"], "李奶奶");
+
+    // The poster edits before a claim (back to review), or withdraws.
+    let mine = post_wish(&app, &s, wish_body()).await.assert_status(201)["id"]
+        .as_i64()
+        .unwrap();
+    let mut changed = wish_body();
+    changed["title"] = json!("想要一台新的收音机");
+    let edited = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/wishes/{mine}"),
+            Some(&s.poster.token),
+            Some(changed.clone()),
+        )
+        .await;
+    assert_eq!(edited.assert_status(200)["title"], "想要一台新的收音机");
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/wishes/{mine}"),
+        Some(&leader.token),
+        Some(changed),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    let rejected = step(
+        &app,
+        mine,
+        "reject",
+        &s.w.admin_a.token,
+        json!({"reason": "请写明需要的型号"}),
+    )
+    .await;
+    assert_eq!(rejected.assert_status(200)["state"], "rejected");
+    assert_eq!(rejected.body["review_note"], "请写明需要的型号");
+    let gone = step(&app, mine, "withdraw", &s.poster.token, json!({})).await;
+    assert_eq!(gone.assert_status(200)["state"], "withdrawn");
+    step(&app, mine, "claim", &s.poster.token, json!({}))
+        .await
+        .assert_error(409, "WISH_NOT_CLAIMABLE");
+    // Withdrawn wishes are gone for everyone but their poster and staff.
+    app.get(&format!("/api/v1/wishes/{mine}"), &leader.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+}
