@@ -124,6 +124,7 @@ pub struct StorageSettings {
 pub struct CodesSettings {
     pub join_community_page: String,
     pub merchant_counter_page: String,
+    pub wish_page: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

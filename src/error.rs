@@ -105,6 +105,8 @@ pub enum ErrorCode {
     WishNotEditable,
     /// The wish is not in a state that allows this.
     WishStateConflict,
+    /// The paired unit has taken on as many wishes this year as its quota allows.
+    UnitQuotaReached,
     /// A dependency (cache) is unavailable; retry later.
     ServiceUnavailable,
     /// Something went wrong on our side; it has been logged.
@@ -226,7 +228,8 @@ impl ErrorCode {
             | WishAlreadyClaimed
             | WishNotClaimable
             | WishNotEditable
-            | WishStateConflict => StatusCode::CONFLICT,
+            | WishStateConflict
+            | UnitQuotaReached => StatusCode::CONFLICT,
             PayCodeInvalid | InviteInvalid => StatusCode::GONE,
             CommunityNotServed | NotMerchantStaff | ReversalWindowPassed => StatusCode::FORBIDDEN,
             CodeExpired | CodeRevoked => StatusCode::GONE,

@@ -113,7 +113,20 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::wishes::routes::confirm)
         .service(crate::wishes::routes::dispute)
         .service(crate::wishes::routes::resolve)
-        .service(crate::wishes::routes::thank);
+        .service(crate::wishes::routes::thank)
+        .service(crate::wishes::routes::street_wall)
+        .service(crate::wishes::routes::unit_wall)
+        .service(crate::wishes::routes::create_unit)
+        .service(crate::wishes::routes::add_unit_member)
+        .service(crate::wishes::routes::remove_unit_member)
+        .service(crate::wishes::routes::unit_report)
+        .service(crate::wishes::routes::community_figures)
+        .service(crate::wishes::routes::street_figures)
+        .service(crate::wishes::routes::attention)
+        .service(crate::wishes::routes::export)
+        .service(crate::wishes::routes::my_claims)
+        .service(crate::wishes::routes::share_code)
+        .service(crate::wishes::routes::share_image);
 }
 
 /// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.

@@ -11,6 +11,7 @@ mod m20261122_000005_merchants;
 mod m20261122_000006_settlements;
 mod m20261122_000007_merchant_reach;
 mod m20261122_000008_wishes;
+mod m20261122_000009_pair_units;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_settlements::Migration),
             Box::new(m20261122_000007_merchant_reach::Migration),
             Box::new(m20261122_000008_wishes::Migration),
+            Box::new(m20261122_000009_pair_units::Migration),
         ]
     }
 }

@@ -24,6 +24,8 @@ pub enum Purpose {
     /// A shop's counter code (收款码): the resident scans it and confirms what to pay. Made
     /// by the merchant's staff or managers; the target is the merchant.
     MerchantCounter,
+    /// A wish's shareable page; the target is the wish.
+    Wish,
 }
 
 impl Purpose {
@@ -31,6 +33,7 @@ impl Purpose {
         match self {
             Purpose::JoinCommunity => "join_community",
             Purpose::MerchantCounter => "merchant_counter",
+            Purpose::Wish => "wish",
         }
     }
 
@@ -38,6 +41,7 @@ impl Purpose {
         match s {
             "join_community" => Some(Purpose::JoinCommunity),
             "merchant_counter" => Some(Purpose::MerchantCounter),
+            "wish" => Some(Purpose::Wish),
             _ => None,
         }
     }
@@ -90,10 +94,10 @@ pub async fn create(
     }
     let page = match purpose {
         Purpose::JoinCommunity => state.settings.codes.join_community_page.clone(),
-        Purpose::MerchantCounter => {
+        Purpose::MerchantCounter | Purpose::Wish => {
             return Err(AppError::validation(
                 "purpose",
-                "商户收款码请在商户页面生成",
+                "商户收款码和心愿分享码请在对应页面生成",
             ));
         }
     };
@@ -106,6 +110,36 @@ pub async fn create(
         community_id,
         page,
         expires_at,
+    )
+    .await
+}
+
+/// The share code of a wish: made once, then the same code every time. The caller has
+/// checked that `creator` may see the wish.
+pub async fn for_wish(
+    state: &AppState,
+    creator: i64,
+    community_id: i64,
+    wish_id: i64,
+) -> AppResult<qr_code::Model> {
+    let existing = qr_code::Entity::find()
+        .filter(qr_code::Column::Purpose.eq(Purpose::Wish.as_str()))
+        .filter(qr_code::Column::TargetId.eq(wish_id))
+        .filter(qr_code::Column::RevokedAt.is_null())
+        .one(&state.db)
+        .await?;
+    if let Some(code) = existing {
+        return Ok(code);
+    }
+    let page = state.settings.codes.wish_page.clone();
+    insert(
+        state,
+        creator,
+        community_id,
+        Purpose::Wish,
+        wish_id,
+        page,
+        None,
     )
     .await
 }
@@ -268,7 +302,12 @@ pub async fn image(
     scene: &str,
 ) -> AppResult<(bytes::Bytes, String)> {
     let code = managed(state, current, scene).await?;
-    check_valid(&code, Utc::now())?;
+    render(state, &code).await
+}
+
+/// Draws a code the caller may have (checked by the caller), or serves the stored image.
+pub async fn render(state: &AppState, code: &qr_code::Model) -> AppResult<(bytes::Bytes, String)> {
+    check_valid(code, Utc::now())?;
     if let (Some(key), Some(content_type)) = (&code.image_key, &code.image_type)
         && let Some(bytes) = state.storage.get(key).await.map_err(AppError::Internal)?
     {

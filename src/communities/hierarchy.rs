@@ -129,6 +129,18 @@ pub async fn list_communities(
 }
 
 /// A community's public card (name, address): what its join poster shows anyway.
+/// The ids of every community of a street.
+pub async fn community_ids_of_street(state: &AppState, street_id: i64) -> AppResult<Vec<i64>> {
+    Ok(community::Entity::find()
+        .select_only()
+        .column(community::Column::Id)
+        .filter(community::Column::StreetId.eq(street_id))
+        .order_by_asc(community::Column::Id)
+        .into_tuple()
+        .all(&state.db)
+        .await?)
+}
+
 pub async fn community_card(state: &AppState, community_id: i64) -> AppResult<community::Model> {
     community::Entity::find_by_id(community_id)
         .one(&state.db)

@@ -13,6 +13,8 @@ pub struct Model {
     pub status: String,
     pub created_at: DateTimeUtc,
     pub ended_at: Option<DateTimeUtc>,
+    /// The paired unit the claim was made for, if any.
+    pub unit_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,4 +5,6 @@
 
 pub mod routes;
 pub mod service;
+pub mod staff;
 pub mod state;
+pub mod units;

@@ -1,7 +1,9 @@
-//! `/communities/{id}/wishes` (post, the wall), `/wishes/{id}` (one wish and every step of its
-//! life), `/me/wishes` (the caller's own).
+//! `/communities/{id}/wishes` (post, the wall, staff figures, attention, export),
+//! `/wishes/{id}` (one wish and every step of its life, its share code), `/me/wishes` and
+//! `/me/wish-claims` (the caller's own), `/streets/{id}/wishes` (the street-wide wall) and
+//! `/pair-units` (结对单位).
 
-use actix_web::{HttpResponse, get, post, put, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,6 +16,7 @@ use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 use crate::wishes::service::{self, OnBehalf, WallOrder, WishInput};
 use crate::wishes::state::WishState;
+use crate::wishes::{staff, units};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -277,7 +280,23 @@ pub async fn wall(
     ctx: InCommunity<Member>,
     query: web::Query<WallQuery>,
 ) -> AppResult<HttpResponse> {
-    let q = query.into_inner();
+    wall_page(
+        &state,
+        &[ctx.community_id()],
+        Reviewer::allows(&ctx.access),
+        query.into_inner(),
+    )
+    .await
+}
+
+/// Parses the wall's query and answers with one page of wishes of `communities`. Only staff
+/// may ask for states the public wall does not show.
+async fn wall_page(
+    state: &AppState,
+    communities: &[i64],
+    staff: bool,
+    q: WallQuery,
+) -> AppResult<HttpResponse> {
     let keyset = PageQuery {
         cursor: q.cursor,
         limit: q.limit,
@@ -297,7 +316,7 @@ pub async fn wall(
         WishState::Fulfilled,
         WishState::Confirmed,
     ];
-    if !Reviewer::allows(&ctx.access) && states.iter().any(|s| !public.contains(s)) {
+    if !staff && states.iter().any(|s| !public.contains(s)) {
         return Err(AppError::forbidden());
     }
     let order = match q.order.as_deref() {
@@ -311,8 +330,8 @@ pub async fn wall(
         }
     };
     let rows = service::wall(
-        &state,
-        ctx.community_id(),
+        state,
+        communities,
         &states,
         q.category.as_deref(),
         order,
@@ -320,6 +339,54 @@ pub async fn wall(
     )
     .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, keyset, |w| w.id, |w| card(&w))?))
+}
+
+/// The street-wide wall: every community of the street (street admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("street_id" = i64, Path), WallQuery),
+    responses((status = 200, body = Page<WishCard>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/streets/{street_id}/wishes")]
+pub async fn street_wall(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    query: web::Query<WallQuery>,
+) -> AppResult<HttpResponse> {
+    let communities = street_communities(&state, &user, path.into_inner()).await?;
+    wall_page(&state, &communities, true, query.into_inner()).await
+}
+
+async fn street_communities(
+    state: &AppState,
+    user: &CurrentUser,
+    street_id: i64,
+) -> AppResult<Vec<i64>> {
+    if !user.is_street_admin(street_id) {
+        return Err(AppError::not_found());
+    }
+    crate::communities::hierarchy::community_ids_of_street(state, street_id).await
+}
+
+/// The wall of every community a paired unit serves (its members and street admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("unit_id" = i64, Path), WallQuery),
+    responses((status = 200, body = Page<WishCard>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/pair-units/{unit_id}/wishes")]
+pub async fn unit_wall(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    query: web::Query<WallQuery>,
+) -> AppResult<HttpResponse> {
+    let unit = units::visible(&state, &user, path.into_inner()).await?;
+    let communities = units::communities(&state.db, unit.id).await?;
+    wall_page(&state, &communities, false, query.into_inner()).await
 }
 
 /// The caller's own wishes (posted by them or for them), newest first.
@@ -415,6 +482,13 @@ pub struct Thanks {
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimInput {
+    /// Claim for this paired unit (the caller must be its member); absent: for oneself.
+    pub unit_id: Option<i64>,
+}
+
 macro_rules! wish_step {
     ($name:ident, $path:literal, $doc:literal, $body:ty, |$state:ident, $user:ident, $id:ident, $b:ident| $call:expr) => {
         #[doc = $doc]
@@ -470,9 +544,9 @@ wish_step!(
 wish_step!(
     claim,
     "/wishes/{wish_id}/claim",
-    "A volunteer of the community claims a published wish; of many at once, exactly one wins.",
-    Empty,
-    |state, user, id, _b| service::claim(&state, &user, id)
+    "A volunteer of the community — or a member of a paired unit serving it, for the unit — claims a published wish; of many at once, exactly one wins.",
+    ClaimInput,
+    |state, user, id, b| service::claim(&state, &user, id, b.unit_id)
 );
 wish_step!(
     release,
@@ -516,3 +590,320 @@ wish_step!(
     Thanks,
     |state, user, id, b| service::thank(&state, &user, id, &b.note)
 );
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUnit {
+    #[schema(example = "区税务局第一党支部")]
+    pub name: String,
+    pub contact: String,
+    /// Wishes the unit takes on per calendar year.
+    pub annual_quota: i64,
+    /// The street's communities it serves.
+    pub community_ids: Vec<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UnitView {
+    pub id: i64,
+    pub street_id: i64,
+    pub name: String,
+    pub contact: String,
+    pub annual_quota: i32,
+    pub community_ids: Vec<i64>,
+}
+
+/// Pairs a unit (结对单位) with communities of the street (street admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("street_id" = i64, Path)),
+    request_body = NewUnit,
+    responses((status = 201, body = UnitView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[post("/streets/{street_id}/pair-units")]
+pub async fn create_unit(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<NewUnit>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let (u, community_ids) = units::create(
+        &state,
+        &user,
+        path.into_inner(),
+        units::NewUnit {
+            name: &b.name,
+            contact: &b.contact,
+            annual_quota: b.annual_quota,
+            community_ids: &b.community_ids,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(UnitView {
+        id: u.id,
+        street_id: u.street_id,
+        name: u.name,
+        contact: u.contact,
+        annual_quota: u.annual_quota,
+        community_ids,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    pub user_id: i64,
+}
+
+/// Adds a member who may claim for the unit (its street's admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("unit_id" = i64, Path)),
+    request_body = NewMember,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[post("/pair-units/{unit_id}/members")]
+pub async fn add_unit_member(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<NewMember>,
+) -> AppResult<HttpResponse> {
+    units::add_member(&state, &user, path.into_inner(), body.0.user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes a member (its street's admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("unit_id" = i64, Path), ("user_id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody))
+)]
+#[delete("/pair-units/{unit_id}/members/{user_id}")]
+pub async fn remove_unit_member(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(i64, i64)>,
+) -> AppResult<HttpResponse> {
+    let (unit, member) = path.into_inner();
+    units::remove_member(&state, &user, unit, member).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct YearQuery {
+    /// The calendar year (China time); this year when absent.
+    pub year: Option<i32>,
+}
+
+/// The unit's year: quota, quota used, wishes fulfilled under it (members, street admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("unit_id" = i64, Path), YearQuery),
+    responses((status = 200, body = units::UnitReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/pair-units/{unit_id}/report")]
+pub async fn unit_report(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    query: web::Query<YearQuery>,
+) -> AppResult<HttpResponse> {
+    let year = query.year;
+    if year.is_some_and(|y| !(2000..=2100).contains(&y)) {
+        return Err(AppError::invalid_parameter(
+            "year",
+            "年份须在 2000 到 2100 之间",
+        ));
+    }
+    let r = units::report(&state, &user, path.into_inner(), year).await?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FiguresQuery {
+    /// How many months back, this one included: 1 to 24 (default 6).
+    pub months: Option<u32>,
+}
+
+/// Monthly figures for the community: posted, claimed, fulfilled, average days to fulfil
+/// (grid workers and admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path), FiguresQuery),
+    responses((status = 200, body = Vec<staff::CommunityFigures>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/wishes/figures")]
+pub async fn community_figures(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Reviewer>,
+    query: web::Query<FiguresQuery>,
+) -> AppResult<HttpResponse> {
+    let f = staff::figures(&state, &[ctx.community_id()], query.months.unwrap_or(6)).await?;
+    Ok(HttpResponse::Ok().json(f))
+}
+
+/// Monthly figures for every community of the street (street admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("street_id" = i64, Path), FiguresQuery),
+    responses((status = 200, body = Vec<staff::CommunityFigures>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/streets/{street_id}/wishes/figures")]
+pub async fn street_figures(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    query: web::Query<FiguresQuery>,
+) -> AppResult<HttpResponse> {
+    let communities = street_communities(&state, &user, path.into_inner()).await?;
+    let f = staff::figures(&state, &communities, query.months.unwrap_or(6)).await?;
+    Ok(HttpResponse::Ok().json(f))
+}
+
+/// Wishes that need a person: disputed, or past their date and not done (grid workers and
+/// admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses((status = 200, body = Vec<WishCard>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/wishes/attention")]
+pub async fn attention(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Reviewer>,
+) -> AppResult<HttpResponse> {
+    let rows = staff::attention(&state, ctx.community_id()).await?;
+    let cards = rows.iter().map(card).collect::<AppResult<Vec<_>>>()?;
+    Ok(HttpResponse::Ok().json(cards))
+}
+
+/// The community's wishes as CSV for its records (电子化台账; community admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/wishes/export")]
+pub async fn export(
+    state: web::Data<AppState>,
+    ctx: InCommunity<crate::auth::extract::Admin>,
+) -> AppResult<HttpResponse> {
+    let csv = staff::export_csv(&state, ctx.community_id()).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"wishes-{}.csv\"", ctx.community_id()),
+        ))
+        .body(csv))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClaimLine {
+    pub claim_id: i64,
+    pub wish_id: i64,
+    pub community_id: Option<i64>,
+    pub title: Option<String>,
+    /// active, fulfilled, confirmed, released, expired or rejected.
+    pub status: String,
+    pub unit_id: Option<i64>,
+    pub claimed_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// The caller's claims, newest first: their record as 圆梦使者.
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, body = Page<ClaimLine>))
+)]
+#[get("/me/wish-claims")]
+pub async fn my_claims(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    page: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let keyset = page.keyset()?;
+    let rows = service::my_claims(&state, &user, keyset).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        keyset,
+        |(c, _)| c.id,
+        |(c, w)| {
+            Ok(ClaimLine {
+                claim_id: c.id,
+                wish_id: c.wish_id,
+                community_id: w.as_ref().map(|w| w.community_id),
+                title: w.map(|w| w.title),
+                status: c.status,
+                unit_id: c.unit_id,
+                claimed_at: c.created_at,
+                ended_at: c.ended_at,
+            })
+        },
+    )?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShareCode {
+    pub scene: String,
+    pub page: String,
+    /// The image of the code, for anyone who can see the wish.
+    pub image_url: String,
+}
+
+/// The wish's share code (a mini-program code of its page), made once; the same code after.
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    responses((status = 200, body = ShareCode), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+#[post("/wishes/{wish_id}/share-code")]
+pub async fn share_code(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let code = service::share_code(&state, &user, id).await?;
+    Ok(HttpResponse::Ok().json(ShareCode {
+        scene: code.scene,
+        page: code.page,
+        image_url: format!("/api/v1/wishes/{id}/share-code/image"),
+    }))
+}
+
+/// The share code's image.
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    responses((status = 200, description = "PNG, JPEG or SVG"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+#[get("/wishes/{wish_id}/share-code/image")]
+pub async fn share_image(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let code = service::share_code(&state, &user, path.into_inner()).await?;
+    let (bytes, content_type) = crate::codes::service::render(&state, &code).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Cache-Control", "private, max-age=3600"))
+        .body(bytes))
+}

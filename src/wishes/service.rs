@@ -13,8 +13,8 @@ use sea_orm::{
 
 use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser, Reviewer};
 use crate::auth::roles::Role;
-use crate::entities::{upload, wish, wish_claim};
-use crate::error::{AppError, AppResult};
+use crate::entities::{community, upload, wish, wish_claim};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::moderation::check::{Outcome, Scene, check};
 use crate::notifications::outbox::{self, Event};
 use crate::pagination::Keyset;
@@ -22,6 +22,7 @@ use crate::points::earning::{self, AwardRequest, EarnEvent};
 use crate::state::AppState;
 use crate::validate;
 use crate::wishes::state::{Action, WishState, transition};
+use crate::wishes::units;
 
 pub const GROUPS: [&str; 6] = [
     "低保户",
@@ -274,7 +275,17 @@ pub async fn load(
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let access = CommunityAccess::load(state, current, w.community_id).await?;
+    let access = match CommunityAccess::load(state, current, w.community_id).await {
+        Ok(access) => access,
+        Err(e) if e.code() == ErrorCode::NotFound => {
+            // A member of a paired unit serving the community sees its wall, as a visitor.
+            if !units::serves_member(&state.db, current.id(), w.community_id).await? {
+                return Err(e);
+            }
+            visitor(state, w.community_id).await?
+        }
+        Err(e) => return Err(e),
+    };
     let is_party = w.poster_id == current.id() || w.beneficiary_id == Some(current.id());
     let visible = matches!(
         state_of(&w)?,
@@ -288,6 +299,20 @@ pub async fn load(
         return Err(AppError::not_found());
     }
     Ok((w, access))
+}
+
+/// The standing of a paired unit's member in a community they do not belong to: no roles.
+async fn visitor(state: &AppState, community_id: i64) -> AppResult<CommunityAccess> {
+    let community = community::Entity::find_by_id(community_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    Ok(CommunityAccess {
+        community,
+        membership: None,
+        roles: Vec::new(),
+        is_oversight: false,
+    })
 }
 
 pub fn state_of(w: &wish::Model) -> AppResult<WishState> {
@@ -354,7 +379,7 @@ async fn change(
         .ok_or_else(AppError::not_found)?;
     transition(now_state, action)?;
     Err(AppError::new(
-        crate::error::ErrorCode::WishStateConflict,
+        ErrorCode::WishStateConflict,
         "心愿状态刚刚发生了变化，请刷新后重试",
     ))
 }
@@ -521,31 +546,33 @@ pub async fn review(
     Ok(w)
 }
 
-/// Claims a published wish. Of many claimers at once, the conditional update lets exactly one
-/// through; the claim row (unique per wish and round) records it.
+/// Claims a published wish, for oneself or for a paired unit one belongs to. Of many claimers
+/// at once, the conditional update lets exactly one through; the claim row (unique per wish
+/// and round) records it. A unit's claims are counted against its annual quota with the
+/// unit's row locked.
 pub async fn claim(
     state: &AppState,
     current: &CurrentUser,
     wish_id: i64,
+    unit_id: Option<i64>,
 ) -> AppResult<wish::Model> {
     let (w, access) = load(state, current, wish_id).await?;
-    if !crate::auth::extract::Member::allows(&access) {
-        return Err(AppError::forbidden());
-    }
+    let unit = match unit_id {
+        Some(u) => Some(units::for_claim(state, current, u, w.community_id).await?),
+        None if crate::auth::extract::Member::allows(&access) => None,
+        None => return Err(AppError::forbidden()),
+    };
     let from = state_of(&w)?;
     transition(from, Action::Claim)?;
     if w.poster_id == current.id() || w.beneficiary_id == Some(current.id()) {
         return Err(AppError::new(
-            crate::error::ErrorCode::WishNotClaimable,
+            ErrorCode::WishNotClaimable,
             "不能认领自己发布的心愿",
         ));
     }
     let now = Utc::now();
     if w.due_at <= now {
-        return Err(AppError::new(
-            crate::error::ErrorCode::WishNotClaimable,
-            "该心愿已过期",
-        ));
+        return Err(AppError::new(ErrorCode::WishNotClaimable, "该心愿已过期"));
     }
     let deadline = std::cmp::min(
         now + chrono::Duration::days(state.settings.wishes.claim_days),
@@ -553,6 +580,9 @@ pub async fn claim(
     );
     let round = w.claim_round + 1;
     let txn = crate::db::begin_write(&state.db).await?;
+    if let Some(u) = &unit {
+        units::reserve(&txn, u).await?;
+    }
     change(
         &txn,
         &w,
@@ -562,6 +592,10 @@ pub async fn claim(
             (wish::Column::ClaimerId, Expr::value(current.id())),
             (wish::Column::ClaimedAt, Expr::value(now)),
             (wish::Column::ClaimDeadline, Expr::value(deadline)),
+            (
+                wish::Column::UnitId,
+                Expr::value(unit.as_ref().map(|u| u.id)),
+            ),
         ],
     )
     .await?;
@@ -572,6 +606,7 @@ pub async fn claim(
         status: Set("active".into()),
         created_at: Set(now),
         ended_at: Set(None),
+        unit_id: Set(unit.as_ref().map(|u| u.id)),
         ..Default::default()
     }
     .insert(&txn)
@@ -756,7 +791,7 @@ pub async fn confirm(
     let s = standing(&w, current, &access);
     if s.is_claimer || w.claimer_id == Some(current.id()) {
         return Err(AppError::new(
-            crate::error::ErrorCode::Forbidden,
+            ErrorCode::Forbidden,
             "认领人不能确认自己的认领",
         ));
     }
@@ -862,7 +897,7 @@ pub async fn thank(
     }
     if state_of(&w)? != WishState::Confirmed {
         return Err(AppError::new(
-            crate::error::ErrorCode::WishStateConflict,
+            ErrorCode::WishStateConflict,
             "心愿确认完成后才能留言感谢",
         ));
     }
@@ -870,7 +905,7 @@ pub async fn thank(
     if let Outcome::Hold { .. } = check(state, &current.user, Scene::Comment, "note", &note).await?
     {
         return Err(AppError::new(
-            crate::error::ErrorCode::ContentRisky,
+            ErrorCode::ContentRisky,
             "留言需要人工审核，请修改后再试",
         ));
     }
@@ -882,10 +917,7 @@ pub async fn thank(
         .exec(&state.db)
         .await?;
     if done.rows_affected != 1 {
-        return Err(AppError::new(
-            crate::error::ErrorCode::WishStateConflict,
-            "已经留过言了",
-        ));
+        return Err(AppError::new(ErrorCode::WishStateConflict, "已经留过言了"));
     }
     reload(&state.db, w.id).await
 }
@@ -901,7 +933,7 @@ pub enum WallOrder {
 /// Newest pages by id; soonest-due pages by (due_at, id), continuing after the cursor's wish.
 pub async fn wall(
     state: &AppState,
-    community_id: i64,
+    communities: &[i64],
     states: &[WishState],
     category: Option<&str>,
     order: WallOrder,
@@ -909,14 +941,14 @@ pub async fn wall(
 ) -> AppResult<Vec<wish::Model>> {
     let after_due = match (order, page.after) {
         (WallOrder::SoonestDue, Some(after)) => wish::Entity::find_by_id(after)
-            .filter(wish::Column::CommunityId.eq(community_id))
+            .filter(wish::Column::CommunityId.is_in(communities.iter().copied()))
             .one(&state.db)
             .await?
             .map(|w| w.due_at),
         _ => None,
     };
     let mut query = wish::Entity::find()
-        .filter(wish::Column::CommunityId.eq(community_id))
+        .filter(wish::Column::CommunityId.is_in(communities.iter().copied()))
         .filter(wish::Column::State.is_in(states.iter().map(|s| s.as_str())));
     if let Some(c) = category {
         query = query.filter(wish::Column::Category.eq(c));
@@ -963,6 +995,51 @@ pub async fn mine(
         .limit(page.limit + 1)
         .all(&state.db)
         .await?)
+}
+
+/// The caller's claims, newest first: their record as 圆梦使者.
+pub async fn my_claims(
+    state: &AppState,
+    current: &CurrentUser,
+    page: Keyset,
+) -> AppResult<Vec<(wish_claim::Model, Option<wish::Model>)>> {
+    let mut query =
+        wish_claim::Entity::find().filter(wish_claim::Column::ClaimerId.eq(current.id()));
+    if let Some(before) = page.after {
+        query = query.filter(wish_claim::Column::Id.lt(before));
+    }
+    let claims = query
+        .order_by_desc(wish_claim::Column::Id)
+        .limit(page.limit + 1)
+        .all(&state.db)
+        .await?;
+    let wishes = wish::Entity::find()
+        .filter(wish::Column::Id.is_in(claims.iter().map(|c| c.wish_id)))
+        .all(&state.db)
+        .await?;
+    Ok(claims
+        .into_iter()
+        .map(|c| {
+            let w = wishes.iter().find(|w| w.id == c.wish_id).cloned();
+            (c, w)
+        })
+        .collect())
+}
+
+/// The wish's share code (a mini-program code of its public page), made once.
+pub async fn share_code(
+    state: &AppState,
+    current: &CurrentUser,
+    wish_id: i64,
+) -> AppResult<crate::entities::qr_code::Model> {
+    let (w, _) = load(state, current, wish_id).await?;
+    if state_of(&w)? != WishState::Published {
+        return Err(AppError::new(
+            ErrorCode::WishStateConflict,
+            "只有墙上待认领的心愿可以分享",
+        ));
+    }
+    crate::codes::service::for_wish(state, current.id(), w.community_id, w.id).await
 }
 
 /// Decrypts a stored personal field for someone entitled to it.

@@ -800,3 +800,370 @@ async fn outsiders_bad_input_and_proxy_posting() {
         .await
         .assert_error(404, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn paired_units_claim_within_their_quota_and_report() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let (a, b) = (s.w.community_a, s.w.community_b);
+    pay_per_wish(&app, &s, 10).await;
+    let street = app.login("street-admin").await;
+    app.grant(&street, Role::StreetAdmin, s.w.street_id).await;
+    let units_url = format!("/api/v1/streets/{}/pair-units", s.w.street_id);
+    let body = |quota: i64, ids: Value| {
+        json!({"name": "区税务局第一党支部", "contact": "0871-1111111",
+               "annual_quota": quota, "community_ids": ids})
+    };
+    app.post(&units_url, &s.w.admin_a.token, body(2, json!([a])))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.post(&units_url, &street.token, body(2, json!([a, 999_999])))
+        .await
+        .assert_error(422, "VALIDATION_FAILED");
+    app.post(&units_url, &street.token, body(-1, json!([a])))
+        .await
+        .assert_error(422, "VALIDATION_FAILED");
+    let unit = app
+        .post(&units_url, &street.token, body(2, json!([a, b])))
+        .await;
+    let unit_id = unit.assert_status(201)["id"].as_i64().unwrap();
+    // A member from outside the communities: works at the unit, lives elsewhere.
+    let member = app.login("tax-officer").await;
+    let other_member = app.login("tax-officer-2").await;
+    for m in [&member, &other_member] {
+        app.post(
+            &format!("/api/v1/pair-units/{unit_id}/members"),
+            &street.token,
+            json!({"user_id": m.id}),
+        )
+        .await
+        .assert_status(204);
+    }
+    app.post(
+        &format!("/api/v1/pair-units/{unit_id}/members"),
+        &street.token,
+        json!({"user_id": 999_999}),
+    )
+    .await
+    .assert_error(422, "VALIDATION_FAILED");
+
+    let ids = [
+        published(&app, &s).await,
+        published(&app, &s).await,
+        published(&app, &s).await,
+    ];
+    // Members see the unit's wall and the wish, but claim only for the unit.
+    let unit_wall = app
+        .get(
+            &format!("/api/v1/pair-units/{unit_id}/wishes"),
+            &member.token,
+        )
+        .await;
+    assert_eq!(
+        unit_wall.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    app.get(&format!("/api/v1/wishes/{}", ids[0]), &member.token)
+        .await
+        .assert_status(200);
+    step(&app, ids[0], "claim", &member.token, json!({}))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let outsider = app.login("not-in-unit").await;
+    app.get(
+        &format!("/api/v1/pair-units/{unit_id}/wishes"),
+        &outsider.token,
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    step(
+        &app,
+        ids[0],
+        "claim",
+        &s.poster.token,
+        json!({"unit_id": unit_id}),
+    )
+    .await
+    .assert_error(422, "VALIDATION_FAILED");
+
+    // Quota 2: two members race for three wishes; exactly two claims stand.
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let token = if i % 2 == 0 {
+            member.token.clone()
+        } else {
+            other_member.token.clone()
+        };
+        let req = app
+            .http
+            .post(format!("{}/api/v1/wishes/{id}/claim", app.address))
+            .bearer_auth(token)
+            .json(&json!({"unit_id": unit_id}));
+        tasks.push(tokio::spawn(async move {
+            TestApp::reply(req.send().await.unwrap()).await
+        }));
+    }
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(t.await.unwrap());
+    }
+    assert_eq!(wins(&replies, 200, 409, "UNIT_QUOTA_REACHED"), 2);
+    let (won, claimer) = replies
+        .iter()
+        .zip(ids)
+        .enumerate()
+        .find(|(_, (r, _))| r.status == 200)
+        .map(|(i, (_, id))| (id, if i % 2 == 0 { &member } else { &other_member }))
+        .unwrap();
+    // The claimer sees the details and fulfils; the poster confirms; the unit is credited.
+    let seen = app
+        .get(&format!("/api/v1/wishes/{won}"), &claimer.token)
+        .await;
+    assert_eq!(
+        seen.assert_status(200)["private"]["beneficiary_name"],
+        "王小明"
+    );
+    let proof = photo(&app, &s, &s.poster.token).await;
+    step(
+        &app,
+        won,
+        "fulfil",
+        &claimer.token,
+        json!({"note": "单位送达", "proof_upload_ids": [proof]}),
+    )
+    .await
+    .assert_status(200);
+    step(&app, won, "confirm", &s.poster.token, json!({}))
+        .await
+        .assert_status(200);
+    let report = app
+        .get(
+            &format!("/api/v1/pair-units/{unit_id}/report"),
+            &member.token,
+        )
+        .await;
+    let r = report.assert_status(200);
+    assert_eq!(
+        (
+            r["annual_quota"].as_i64(),
+            r["quota_used"].as_i64(),
+            r["fulfilled"].as_i64()
+        ),
+        (Some(2), Some(2), Some(1))
+    );
+    assert_eq!(r["community_ids"], json!([a, b]));
+    let record = app.get("/api/v1/me/wish-claims", &claimer.token).await;
+    let first = record.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["wish_id"] == won)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            first["wish_id"].as_i64(),
+            first["status"].as_str(),
+            first["unit_id"].as_i64()
+        ),
+        (Some(won), Some("confirmed"), Some(unit_id))
+    );
+    app.get(
+        &format!("/api/v1/pair-units/{unit_id}/report?year=1900"),
+        &member.token,
+    )
+    .await
+    .assert_error(400, "INVALID_PARAMETER");
+    // Removing a member ends their access.
+    let gone = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/pair-units/{unit_id}/members/{}", outsider.id),
+            Some(&member.token),
+            None,
+        )
+        .await;
+    gone.assert_error(404, "NOT_FOUND");
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
+async fn staff_see_figures_attention_the_street_and_the_records() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let a = s.w.community_a;
+    let v = volunteer(&app, &s, "steady-volunteer").await;
+    let done = published(&app, &s).await;
+    step(&app, done, "claim", &v.token, json!({}))
+        .await
+        .assert_status(200);
+    let proof = photo(&app, &s, &v.token).await;
+    step(
+        &app,
+        done,
+        "fulfil",
+        &v.token,
+        json!({"note": "完成", "proof_upload_ids": [proof]}),
+    )
+    .await
+    .assert_status(200);
+    step(&app, done, "confirm", &s.poster.token, json!({}))
+        .await
+        .assert_status(200);
+    step(
+        &app,
+        done,
+        "thanks",
+        &s.poster.token,
+        json!({"note": "谢谢, \"小李\""}),
+    )
+    .await
+    .assert_status(200);
+    let late = published(&app, &s).await;
+    let row = wish::Entity::find_by_id(late)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: wish::ActiveModel = row.into();
+    row.due_at = Set(chrono::Utc::now() - chrono::Duration::hours(1));
+    row.update(&app.state.db).await.unwrap();
+
+    let figures = app
+        .get(
+            &format!("/api/v1/communities/{a}/wishes/figures?months=3"),
+            &s.w.admin_a.token,
+        )
+        .await;
+    let months = figures.assert_status(200)[0]["months"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(months.len(), 3);
+    let now = &months[2];
+    assert_eq!(
+        (
+            now["posted"].as_i64(),
+            now["claimed"].as_i64(),
+            now["fulfilled"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    assert!(now["average_days_to_fulfil"].as_f64().unwrap() < 1.0);
+    app.get(&format!("/api/v1/communities/{a}/wishes/figures"), &v.token)
+        .await
+        .assert_error(403, "FORBIDDEN");
+    app.get(
+        &format!("/api/v1/communities/{a}/wishes/figures?months=99"),
+        &s.w.admin_a.token,
+    )
+    .await
+    .assert_error(400, "INVALID_PARAMETER");
+
+    let attention = app
+        .get(
+            &format!("/api/v1/communities/{a}/wishes/attention"),
+            &s.w.admin_a.token,
+        )
+        .await;
+    let listed: Vec<i64> = attention
+        .assert_status(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, vec![late]);
+
+    // The street sees every community; a community admin does not get the street's view.
+    let street = app.login("street-viewer").await;
+    app.grant(&street, Role::StreetAdmin, s.w.street_id).await;
+    let url = format!(
+        "/api/v1/streets/{}/wishes?state=published,confirmed",
+        s.w.street_id
+    );
+    let street_wall = app.get(&url, &street.token).await;
+    assert_eq!(
+        street_wall.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    app.get(&url, &s.w.admin_a.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let street_figures = app
+        .get(
+            &format!("/api/v1/streets/{}/wishes/figures", s.w.street_id),
+            &street.token,
+        )
+        .await;
+    assert_eq!(
+        street_figures.assert_status(200).as_array().unwrap().len(),
+        2
+    );
+
+    // The records, as CSV, with the beneficiary masked.
+    let csv = app
+        .http
+        .get(format!(
+            "{}/api/v1/communities/{a}/wishes/export",
+            app.address
+        ))
+        .bearer_auth(&s.w.admin_a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains("王**"));
+    assert!(!text.contains("王小明"));
+    assert!(text.contains("\"谢谢, \"\"小李\"\"\""), "{text}");
+    app.get(&format!("/api/v1/communities/{a}/wishes/export"), &v.token)
+        .await
+        .assert_error(403, "FORBIDDEN");
+
+    // A published wish can be shared: one code, resolved to the wish.
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/wxa/getwxacodeunlimit"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_raw(crate::codes::PNG.to_vec(), "image/png"),
+        )
+        .expect(1)
+        .mount(&app.wechat)
+        .await;
+    let shared = step(&app, late, "share-code", &v.token, json!({})).await;
+    let scene = shared.assert_status(200)["scene"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = step(&app, late, "share-code", &s.poster.token, json!({})).await;
+    assert_eq!(again.assert_status(200)["scene"], scene.as_str());
+    let opened = app.get(&format!("/api/v1/codes/{scene}"), &v.token).await;
+    assert_eq!(opened.assert_status(200)["purpose"], "wish");
+    assert_eq!(opened.body["target_id"], late);
+    for _ in 0..2 {
+        let image = app
+            .http
+            .get(format!(
+                "{}/api/v1/wishes/{late}/share-code/image",
+                app.address
+            ))
+            .bearer_auth(&v.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(image.status(), 200);
+        assert_eq!(image.headers()["content-type"], "image/png");
+    }
+    step(&app, done, "share-code", &v.token, json!({}))
+        .await
+        .assert_error(409, "WISH_STATE_CONFLICT");
+}

@@ -1,0 +1,248 @@
+//! What community and street staff see of wishes: what needs attention, monthly figures, and
+//! the community's records as CSV (电子化台账).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Utc};
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::calendar::{cst, month_bounds};
+use crate::entities::{wish, wish_claim};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::wishes::state::WishState;
+
+/// Most rows one export or attention list returns.
+pub const MAX_ROWS: u64 = 10_000;
+
+/// Wishes that need a person: disputed, or past their date and not yet done.
+pub async fn attention(state: &AppState, community_id: i64) -> AppResult<Vec<wish::Model>> {
+    let now = Utc::now();
+    let open = [
+        WishState::Published.as_str(),
+        WishState::Claimed.as_str(),
+        WishState::Fulfilled.as_str(),
+    ];
+    Ok(wish::Entity::find()
+        .filter(wish::Column::CommunityId.eq(community_id))
+        .filter(
+            wish::Column::State
+                .eq(WishState::Disputed.as_str())
+                .or(wish::Column::State
+                    .is_in(open)
+                    .and(wish::Column::DueAt.lte(now))),
+        )
+        .order_by_asc(wish::Column::DueAt)
+        .limit(500)
+        .all(&state.db)
+        .await?)
+}
+
+#[derive(Debug, Default, Serialize, ToSchema, PartialEq)]
+pub struct MonthFigures {
+    /// YYYY-MM, China time.
+    pub month: String,
+    pub posted: u64,
+    pub claimed: u64,
+    /// Confirmed fulfilled in the month.
+    pub fulfilled: u64,
+    /// Average days from publication to confirmation, for the month's fulfilled wishes.
+    pub average_days_to_fulfil: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommunityFigures {
+    pub community_id: i64,
+    pub months: Vec<MonthFigures>,
+}
+
+/// The last `months` months (this one included), China time.
+fn recent_months(months: u32) -> AppResult<Vec<String>> {
+    let now = Utc::now().with_timezone(&cst());
+    let (mut y, mut m) = (now.year(), now.month());
+    let mut out = Vec::new();
+    for _ in 0..months {
+        out.push(format!("{y:04}-{m:02}"));
+        if m == 1 {
+            y -= 1;
+            m = 12;
+        } else {
+            m -= 1;
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+fn month_key(at: DateTime<Utc>) -> String {
+    crate::calendar::month_of(at)
+}
+
+/// Per month, per community: posted, claimed, fulfilled, average days to fulfil.
+pub async fn figures(
+    state: &AppState,
+    communities: &[i64],
+    months: u32,
+) -> AppResult<Vec<CommunityFigures>> {
+    if !(1..=24).contains(&months) {
+        return Err(AppError::invalid_parameter(
+            "months",
+            "月份数须在 1 到 24 之间",
+        ));
+    }
+    let labels = recent_months(months)?;
+    let (start, _) = month_bounds(&labels[0])?;
+    let wishes = wish::Entity::find()
+        .filter(wish::Column::CommunityId.is_in(communities.iter().copied()))
+        .filter(
+            wish::Column::CreatedAt
+                .gte(start)
+                .or(wish::Column::ConfirmedAt.gte(start)),
+        )
+        .all(&state.db)
+        .await?;
+    let claims = wish_claim::Entity::find()
+        .filter(wish_claim::Column::CreatedAt.gte(start))
+        .filter(
+            wish_claim::Column::WishId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(wish::Column::Id)
+                    .from(wish::Entity)
+                    .and_where(wish::Column::CommunityId.is_in(communities.iter().copied()))
+                    .to_owned(),
+            ),
+        )
+        .all(&state.db)
+        .await?;
+    let community_of: BTreeMap<i64, i64> = wish::Entity::find()
+        .select_only()
+        .column(wish::Column::Id)
+        .column(wish::Column::CommunityId)
+        .filter(wish::Column::Id.is_in(claims.iter().map(|c| c.wish_id)))
+        .into_tuple::<(i64, i64)>()
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    for &community in communities {
+        let mut rows: BTreeMap<String, (MonthFigures, f64, u64)> = labels
+            .iter()
+            .map(|m| {
+                (
+                    m.clone(),
+                    (
+                        MonthFigures {
+                            month: m.clone(),
+                            ..Default::default()
+                        },
+                        0.0,
+                        0,
+                    ),
+                )
+            })
+            .collect();
+        for w in wishes.iter().filter(|w| w.community_id == community) {
+            if let Some(row) = rows.get_mut(&month_key(w.created_at)) {
+                row.0.posted += 1;
+            }
+            if let Some(done) = w.confirmed_at
+                && let Some(row) = rows.get_mut(&month_key(done))
+            {
+                row.0.fulfilled += 1;
+                let from = w.published_at.unwrap_or(w.created_at);
+                row.1 += (done - from).num_seconds() as f64 / 86_400.0;
+                row.2 += 1;
+            }
+        }
+        for c in &claims {
+            if community_of.get(&c.wish_id) == Some(&community)
+                && let Some(row) = rows.get_mut(&month_key(c.created_at))
+            {
+                row.0.claimed += 1;
+            }
+        }
+        out.push(CommunityFigures {
+            community_id: community,
+            months: rows
+                .into_values()
+                .map(|(mut f, days, n)| {
+                    f.average_days_to_fulfil =
+                        (n > 0).then(|| (days / n as f64 * 10.0).round() / 10.0);
+                    f
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.with_timezone(&cst()).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// The community's wishes as CSV for its records (UTF-8 with a byte-order mark, so
+/// spreadsheet programs show Chinese). Beneficiaries appear masked.
+pub async fn export_csv(state: &AppState, community_id: i64) -> AppResult<String> {
+    let rows = wish::Entity::find()
+        .filter(wish::Column::CommunityId.eq(community_id))
+        .order_by_asc(wish::Column::Id)
+        .limit(MAX_ROWS)
+        .all(&state.db)
+        .await?;
+    let mut out = String::from(
+        "\u{feff}编号,标题,类别,对象类别,受益人,代录,预估费用(元),状态,发布时间,截止日期,认领人编号,结对单位编号,认领时间,完成时间,确认时间,感谢留言\n",
+    );
+    for w in rows {
+        let line = [
+            w.id.to_string(),
+            csv_field(&w.title),
+            csv_field(&w.category),
+            csv_field(&w.beneficiary_group),
+            csv_field(&w.beneficiary_masked),
+            if w.proxy { "是" } else { "否" }.to_owned(),
+            w.estimated_cost.to_string(),
+            w.state.clone(),
+            time(w.published_at),
+            time(Some(w.due_at)),
+            w.claimer_id.map(|c| c.to_string()).unwrap_or_default(),
+            w.unit_id.map(|u| u.to_string()).unwrap_or_default(),
+            time(w.claimed_at),
+            time(w.fulfilled_at),
+            time(w.confirmed_at),
+            csv_field(w.thanks_note.as_deref().unwrap_or_default()),
+        ];
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_months_run_oldest_first_and_cross_years() {
+        let months = recent_months(14).unwrap();
+        assert_eq!(months.len(), 14);
+        assert_eq!(
+            months.last().unwrap(),
+            &crate::calendar::month_of(Utc::now())
+        );
+        assert!(months.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    }
+}
