@@ -160,6 +160,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub workers: usize,
     pub trust_forwarded_headers: bool,
+    /// How long read requests may use in-process copies of users, standings and wall pages.
+    pub read_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -23,6 +23,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod pagination;
 pub mod points;
+pub mod reads;
 pub mod startup;
 pub mod state;
 pub mod storage;

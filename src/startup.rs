@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::crypto::{Crypto, decode_key};
 use crate::http::body::JsonLimit;
 use crate::http::metrics::Metrics;
+use crate::reads::Reads;
 use crate::state::AppState;
 use crate::wechat::WeChat;
 use crate::{auth, communities, db, http, users};
@@ -29,9 +30,11 @@ pub fn system_routes(cfg: &mut ServiceConfig) {
         .service(crate::uploads::routes::file);
 }
 
-/// Everything under `/api/v1`.
+/// Everything under `/api/v1`. Routes are tried in order, so the most-read come first.
 pub fn api_routes(cfg: &mut ServiceConfig) {
-    cfg.service(auth::routes::login)
+    cfg.service(crate::wishes::routes::wall)
+        .service(crate::merchants::routes::redeem)
+        .service(auth::routes::login)
         .service(auth::routes::refresh)
         .service(auth::routes::logout)
         .service(users::routes::get_me)
@@ -91,7 +94,6 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::merchants::routes::update_offer)
         .service(crate::merchants::routes::community_offers)
         .service(crate::merchants::routes::pay_code)
-        .service(crate::merchants::routes::redeem)
         .service(crate::merchants::routes::create_counter_code)
         .service(crate::merchants::routes::pay_at_counter)
         .service(crate::merchants::routes::list_redemptions)
@@ -100,7 +102,6 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::merchants::routes::get_statement)
         .service(crate::merchants::routes::settle)
         .service(crate::wishes::routes::post_wish)
-        .service(crate::wishes::routes::wall)
         .service(crate::wishes::routes::my_wishes)
         .service(crate::wishes::routes::get_wish)
         .service(crate::wishes::routes::edit_wish)
@@ -147,6 +148,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         storage,
         crypto: Crypto::new(key),
         tokens: TokenKeys::new(&settings.auth, settings.jwt_secret()),
+        reads: Arc::new(Reads::new(std::time::Duration::from_millis(
+            settings.server.read_cache_ms,
+        ))),
         settings: Arc::new(settings),
     })
 }

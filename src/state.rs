@@ -9,6 +9,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::crypto::Crypto;
+use crate::reads::Reads;
 use crate::storage::Storage;
 use crate::wechat::WeChat;
 
@@ -21,4 +22,6 @@ pub struct AppState {
     pub storage: Storage,
     pub tokens: TokenKeys,
     pub settings: Arc<Settings>,
+    /// Short-lived copies for read requests (see `reads`).
+    pub reads: Arc<Reads>,
 }

@@ -106,6 +106,14 @@ async fn load_current_user(req: &HttpRequest) -> AppResult<CurrentUser> {
     let claims = state.tokens.verify(bearer(req)?)?;
     let invalid = || AppError::new(ErrorCode::TokenInvalid, "登录凭证无效，请重新登录");
     let user_id: i64 = claims.sub.parse().map_err(|_| invalid())?;
+    let reading = is_read(req);
+    if reading
+        && let Some(cached) = state.reads.users.get(&claims.sid)
+        && cached.id() == user_id
+    {
+        req.extensions_mut().insert(cached.clone());
+        return Ok(cached);
+    }
     // The live session with its live user, and the user's roles: two queries at once.
     let session_user = user::Entity::find()
         .join(JoinType::InnerJoin, user_session())
@@ -125,8 +133,22 @@ async fn load_current_user(req: &HttpRequest) -> AppResult<CurrentUser> {
         session_id: claims.sid,
         grants,
     };
+    if reading {
+        state
+            .reads
+            .users
+            .put(current.session_id.clone(), current.clone());
+    }
     req.extensions_mut().insert(current.clone());
     Ok(current)
+}
+
+/// A read request may use the short-lived copies in `reads`; a write never does.
+fn is_read(req: &HttpRequest) -> bool {
+    matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    )
 }
 
 impl FromRequest for CurrentUser {
@@ -256,7 +278,22 @@ impl<G: CommunityGuard + 'static> FromRequest for InCommunity<G> {
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(AppError::not_found)?;
             let state = state(&req)?;
-            let access = CommunityAccess::load(&state, &user, community_id).await?;
+            let key = (user.id(), community_id);
+            let cached = if is_read(&req) {
+                state.reads.access.get(&key)
+            } else {
+                None
+            };
+            let access = match cached {
+                Some(access) => access,
+                None => {
+                    let access = CommunityAccess::load(&state, &user, community_id).await?;
+                    if is_read(&req) {
+                        state.reads.access.put(key, access.clone());
+                    }
+                    access
+                }
+            };
             if !G::allows(&access) {
                 return Err(AppError::forbidden());
             }

@@ -1,4 +1,4 @@
-//! Load test for counter redemption. Run it beside a Linli server on this machine, with the
+//! Load test for counter redemption and the wish wall. Run it beside a Linli server on this machine, with the
 //! same database and cache settings in the environment (it sets up through the library: a
 //! platform admin, a community, a merchant with staff, funded residents and their pay codes),
 //! then fires redemptions at the server from many clients, measures a trivial endpoint the
@@ -6,6 +6,7 @@
 //! stops by itself.
 //!
 //!   linli-load --base-url http://127.0.0.1:8080 --clients 64 --seconds 15
+//!   linli-load --scenario wall --wishes 100000
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +35,18 @@ struct Args {
     /// Residents to spread the redemptions over.
     #[arg(long, default_value_t = 256)]
     residents: usize,
+    /// What to measure: counter redemptions, or the first page of a community's wish wall.
+    #[arg(long, value_enum, default_value_t = Scenario::Redemption)]
+    scenario: Scenario,
+    /// Wishes in the database for the wall scenario, spread over 500 communities.
+    #[arg(long, default_value_t = 100_000)]
+    wishes: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    Redemption,
+    Wall,
 }
 
 struct Api {
@@ -154,6 +167,145 @@ where
     phase
 }
 
+/// The wish wall: fills the database with `--wishes` wishes in various states, spread over
+/// 500 communities (this one among them), prints PostgreSQL's plan for
+/// the wall's first page, then measures that page beside `/healthz`.
+async fn wall_load(
+    api: &Arc<Api>,
+    state: &linli::state::AppState,
+    admin: &str,
+    community: i64,
+    args: &Args,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    use linli::entities::wish;
+    use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+    let (resident, id) = api
+        .login(&format!("wall-reader-{}", Utc::now().timestamp_millis()))
+        .await?;
+    let joined = api
+        .post(
+            &format!("/api/v1/communities/{community}/join"),
+            Some(&resident),
+            json!({}),
+        )
+        .await?;
+    api.post(
+        &format!(
+            "/api/v1/communities/{community}/memberships/{}/approve",
+            joined["membership_id"]
+        ),
+        Some(admin),
+        json!({}),
+    )
+    .await?;
+    println!("inserting {} wishes…", args.wishes);
+    let now = Utc::now();
+    let name = state.crypto.encrypt("王小明")?;
+    let categories = ["生活用品", "学习用品", "助医", "陪伴", "维修", "其他"];
+    let states = [
+        "published",
+        "published",
+        "claimed",
+        "confirmed",
+        "pending_review",
+    ];
+    let mut batch = Vec::new();
+    for i in 0..args.wishes {
+        let on_wall = i % 500 == 0;
+        batch.push(wish::ActiveModel {
+            community_id: Set(if on_wall {
+                community
+            } else {
+                1_000_000 + (i % 500) as i64
+            }),
+            poster_id: Set(id),
+            beneficiary_id: Set(None),
+            beneficiary_name_enc: Set(name.clone()),
+            beneficiary_masked: Set("王**".into()),
+            proxy: Set(false),
+            title: Set(format!("压测心愿 {i}")),
+            description: Set("想要一台收音机，旧的坏了。".into()),
+            category: Set(categories[i % categories.len()].into()),
+            estimated_cost: Set(80),
+            beneficiary_group: Set("独居老人".into()),
+            due_at: Set(now + chrono::Duration::days(1 + (i % 90) as i64)),
+            state: Set(states[i % states.len()].into()),
+            claim_round: Set(0),
+            published_at: Set(Some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        if batch.len() == 1000 {
+            wish::Entity::insert_many(std::mem::take(&mut batch))
+                .exec_without_returning(&state.db)
+                .await?;
+        }
+    }
+    if !batch.is_empty() {
+        wish::Entity::insert_many(batch)
+            .exec_without_returning(&state.db)
+            .await?;
+    }
+    if state.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        state.db.execute_unprepared("ANALYZE wishes").await?;
+        // The first page exactly as the service asks for it.
+        let first_page = wish::Entity::find()
+            .filter(wish::Column::CommunityId.is_in([community]))
+            .filter(wish::Column::State.is_in(["published"]))
+            .order_by_desc(wish::Column::Id)
+            .limit(21)
+            .build(sea_orm::DbBackend::Postgres)
+            .to_string();
+        println!("EXPLAIN ANALYZE {first_page}");
+        let plan = state
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!("EXPLAIN ANALYZE {first_page}"),
+            ))
+            .await?;
+        for row in plan {
+            let line: String = row.try_get_by_index(0)?;
+            println!("  {line}");
+        }
+    }
+    let trivial_api = api.clone();
+    let mut trivial = run_phase("healthz", args.clients, seconds, move |_, _| {
+        let api = trivial_api.clone();
+        async move {
+            api.http
+                .get(format!("{}/healthz", api.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    let resident = Arc::new(resident);
+    let wall_api = api.clone();
+    let mut wall = run_phase("wall", args.clients, seconds, move |_, _| {
+        let api = wall_api.clone();
+        let token = resident.clone();
+        async move {
+            api.http
+                .get(format!(
+                    "{}/api/v1/communities/{community}/wishes?limit=20",
+                    api.base
+                ))
+                .bearer_auth(token.as_str())
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    trivial.report();
+    wall.report();
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -204,6 +356,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     let community = c["id"].as_i64().unwrap_or_default();
+    if args.scenario == Scenario::Wall {
+        return wall_load(&api, &state, &admin, community, &args, seconds).await;
+    }
     let m = api
         .post(
             &format!("/api/v1/communities/{community}/merchants"),

@@ -49,6 +49,26 @@ fn metric_method(method: &actix_web::http::Method) -> String {
     }
 }
 
+/// A successful write may change who may do what, or a wish wall: this process's read
+/// copies go (see `reads`).
+fn forget_after_write<B>(res: &ServiceResponse<B>, route: &str) {
+    use actix_web::http::Method;
+    let method = res.request().method();
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || !res.status().is_success()
+    {
+        return;
+    }
+    if let Some(state) = res
+        .request()
+        .app_data::<web::Data<crate::state::AppState>>()
+    {
+        state.reads.forget_standing();
+        if route.contains("wishes") {
+            state.reads.walls.clear();
+        }
+    }
+}
+
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -65,6 +85,7 @@ pub async fn request_context(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let status = res.status().as_u16();
+    forget_after_write(&res, &route);
     if let Some(metrics) = metrics {
         metrics.observe(&method, &route, status, elapsed);
     }

@@ -280,13 +280,34 @@ pub async fn wall(
     ctx: InCommunity<Member>,
     query: web::Query<WallQuery>,
 ) -> AppResult<HttpResponse> {
-    wall_page(
-        &state,
-        &[ctx.community_id()],
-        Reviewer::allows(&ctx.access),
-        query.into_inner(),
-    )
-    .await
+    let q = query.into_inner();
+    let staff = Reviewer::allows(&ctx.access);
+    // The first page is what nearly everyone reads: served from a short-lived copy.
+    let key = q.cursor.is_none().then(|| {
+        format!(
+            "{}|{}|{}|{}|{:?}|{}",
+            ctx.community_id(),
+            staff,
+            q.state.as_deref().unwrap_or("published"),
+            q.category.as_deref().unwrap_or(""),
+            q.order,
+            q.limit.unwrap_or(0)
+        )
+    });
+    if let Some(body) = key.as_ref().and_then(|k| state.reads.walls.get(k)) {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body));
+    }
+    let page = wall_page(&state, &[ctx.community_id()], staff, q).await?;
+    let body = serde_json::to_vec(&page).map_err(|e| AppError::Internal(e.into()))?;
+    let body = bytes::Bytes::from(body);
+    if let Some(k) = key {
+        state.reads.walls.put(k, body.clone());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Parses the wall's query and answers with one page of wishes of `communities`. Only staff
@@ -296,7 +317,7 @@ async fn wall_page(
     communities: &[i64],
     staff: bool,
     q: WallQuery,
-) -> AppResult<HttpResponse> {
+) -> AppResult<Page<WishCard>> {
     let keyset = PageQuery {
         cursor: q.cursor,
         limit: q.limit,
@@ -338,7 +359,7 @@ async fn wall_page(
         keyset,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, keyset, |w| w.id, |w| card(&w))?))
+    Page::from_rows(rows, keyset, |w| w.id, |w| card(&w))
 }
 
 /// The street-wide wall: every community of the street (street admins).
@@ -356,7 +377,8 @@ pub async fn street_wall(
     query: web::Query<WallQuery>,
 ) -> AppResult<HttpResponse> {
     let communities = street_communities(&state, &user, path.into_inner()).await?;
-    wall_page(&state, &communities, true, query.into_inner()).await
+    let page = wall_page(&state, &communities, true, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 async fn street_communities(
@@ -386,7 +408,8 @@ pub async fn unit_wall(
 ) -> AppResult<HttpResponse> {
     let unit = units::visible(&state, &user, path.into_inner()).await?;
     let communities = units::communities(&state.db, unit.id).await?;
-    wall_page(&state, &communities, false, query.into_inner()).await
+    let page = wall_page(&state, &communities, false, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// The caller's own wishes (posted by them or for them), newest first.

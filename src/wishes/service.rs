@@ -714,6 +714,9 @@ pub async fn release_overdue(state: &AppState) -> AppResult<u64> {
             Err(e) => return Err(e),
         }
     }
+    if released > 0 {
+        state.reads.walls.clear();
+    }
     Ok(released)
 }
 

@@ -1167,3 +1167,66 @@ async fn staff_see_figures_attention_the_street_and_the_records() {
         .await
         .assert_error(409, "WISH_STATE_CONFLICT");
 }
+
+#[tokio::test]
+async fn reads_use_short_lived_copies_and_writes_never_do() {
+    let app = spawn_app_with(|s| s.server.read_cache_ms = 60_000).await;
+    let s = wall(&app).await;
+    let a = s.w.community_a;
+    let v = volunteer(&app, &s, "cached-reader").await;
+    let url = format!("/api/v1/communities/{a}/wishes");
+    let empty = app.get(&url, &v.token).await;
+    assert_eq!(empty.assert_status(200)["items"], json!([]));
+    // Publishing is a write on a wish: the copied wall goes at once.
+    let id = published(&app, &s).await;
+    let shown = app.get(&url, &v.token).await;
+    assert_eq!(shown.assert_status(200)["items"][0]["id"], id);
+
+    // A grid worker whose role is taken away behind the server's back: reads may be served
+    // from the copy for a while, but a write asks the database and is refused.
+    let grid = app.login("cached-grid").await;
+    app.grant(&grid, Role::GridWorker, a).await;
+    let figures = format!("/api/v1/communities/{a}/wishes/figures");
+    app.get(&figures, &grid.token).await.assert_status(200);
+    linli::entities::role_grant::Entity::delete_many()
+        .filter(linli::entities::role_grant::Column::UserId.eq(grid.id))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    app.get(&figures, &grid.token).await.assert_status(200);
+    let proof = photo(&app, &s, &v.token).await;
+    step(&app, id, "claim", &v.token, json!({}))
+        .await
+        .assert_status(200);
+    step(
+        &app,
+        id,
+        "fulfil",
+        &v.token,
+        json!({"note": "完成", "proof_upload_ids": [proof]}),
+    )
+    .await
+    .assert_status(200);
+    // No longer tied to the community at all: the write finds nothing there.
+    step(&app, id, "confirm", &grid.token, json!({}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    // Any successful write drops the copies: the next read sees the truth.
+    app.get(&figures, &grid.token)
+        .await
+        .assert_error(404, "NOT_FOUND");
+
+    // Logging out is a write: the old token stops working for reads at once.
+    app.get("/api/v1/me", &v.token).await.assert_status(200);
+    app.call(
+        reqwest::Method::POST,
+        "/api/v1/auth/logout",
+        Some(&v.token),
+        None,
+    )
+    .await
+    .assert_status(204);
+    app.get("/api/v1/me", &v.token)
+        .await
+        .assert_error(401, "TOKEN_INVALID");
+}
