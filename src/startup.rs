@@ -127,7 +127,9 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
         .service(crate::wishes::routes::export)
         .service(crate::wishes::routes::my_claims)
         .service(crate::wishes::routes::share_code)
-        .service(crate::wishes::routes::share_image);
+        .service(crate::wishes::routes::share_image)
+        .service(crate::wishes::routes::get_rules)
+        .service(crate::wishes::routes::set_rules);
 }
 
 /// Builds the shared state: database (migrated if configured), cache, WeChat client, keys.

@@ -12,6 +12,7 @@ mod m20261122_000006_settlements;
 mod m20261122_000007_merchant_reach;
 mod m20261122_000008_wishes;
 mod m20261122_000009_pair_units;
+mod m20261122_000010_wish_settings;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_merchant_reach::Migration),
             Box::new(m20261122_000008_wishes::Migration),
             Box::new(m20261122_000009_pair_units::Migration),
+            Box::new(m20261122_000010_wish_settings::Migration),
         ]
     }
 }

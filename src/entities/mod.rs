@@ -33,3 +33,4 @@ pub mod upload;
 pub mod user;
 pub mod wish;
 pub mod wish_claim;
+pub mod wish_setting;

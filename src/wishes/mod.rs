@@ -4,6 +4,7 @@
 //! worker) confirms. The wall never shows who the beneficiary is.
 
 pub mod routes;
+pub mod rules;
 pub mod service;
 pub mod staff;
 pub mod state;

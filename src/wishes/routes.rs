@@ -16,7 +16,7 @@ use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 use crate::wishes::service::{self, OnBehalf, WallOrder, WishInput};
 use crate::wishes::state::WishState;
-use crate::wishes::{staff, units};
+use crate::wishes::{rules, staff, units};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -929,4 +929,37 @@ pub async fn share_image(
         .content_type(content_type)
         .insert_header(("Cache-Control", "private, max-age=3600"))
         .body(bytes))
+}
+
+/// The community's rules for wishes: categories, cost cap, days to fulfil (its members).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    responses((status = 200, body = rules::WishRules), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/communities/{community_id}/wishes/rules")]
+pub async fn get_rules(
+    state: web::Data<AppState>,
+    ctx: InCommunity<Member>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(rules::for_community(&state, ctx.community_id()).await?))
+}
+
+/// Sets the community's own rules for wishes (community admins).
+#[utoipa::path(
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("community_id" = i64, Path)),
+    request_body = rules::WishRules,
+    responses((status = 200, body = rules::WishRules), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[put("/communities/{community_id}/wishes/rules")]
+pub async fn set_rules(
+    state: web::Data<AppState>,
+    ctx: InCommunity<crate::auth::extract::Admin>,
+    body: Body<rules::WishRules>,
+) -> AppResult<HttpResponse> {
+    let r = rules::set(&state, ctx.user.id(), ctx.community_id(), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(r))
 }

@@ -89,7 +89,8 @@ async fn check_input(
     community_id: i64,
     input: &WishInput<'_>,
 ) -> AppResult<Checked> {
-    let rules = &state.settings.wishes;
+    let rules = crate::wishes::rules::for_community(state, community_id).await?;
+    let max_due_days = state.settings.wishes.max_due_days;
     let title = validate::text("title", input.title, 40)?;
     let description = validate::paragraph("description", input.description, 500)?;
     let category = validate::text("category", input.category, 16)?;
@@ -112,10 +113,10 @@ async fn check_input(
         ));
     }
     let now = Utc::now();
-    if input.due_at <= now || input.due_at > now + chrono::Duration::days(rules.max_due_days) {
+    if input.due_at <= now || input.due_at > now + chrono::Duration::days(max_due_days) {
         return Err(bad(
             "due_at",
-            &format!("截止日期须在今后 {} 天以内", rules.max_due_days),
+            &format!("截止日期须在今后 {max_due_days} 天以内"),
         ));
     }
     if input.photo_upload_ids.len() > 6 {
@@ -575,7 +576,11 @@ pub async fn claim(
         return Err(AppError::new(ErrorCode::WishNotClaimable, "该心愿已过期"));
     }
     let deadline = std::cmp::min(
-        now + chrono::Duration::days(state.settings.wishes.claim_days),
+        now + chrono::Duration::days(
+            crate::wishes::rules::for_community(state, w.community_id)
+                .await?
+                .claim_days,
+        ),
         w.due_at,
     );
     let round = w.claim_round + 1;

@@ -1230,3 +1230,86 @@ async fn reads_use_short_lived_copies_and_writes_never_do() {
         .await
         .assert_error(401, "TOKEN_INVALID");
 }
+
+#[tokio::test]
+async fn each_community_sets_its_own_categories_and_cap() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let url = format!("/api/v1/communities/{}/wishes/rules", s.w.community_a);
+    let defaults = app.get(&url, &s.poster.token).await;
+    assert_eq!(defaults.assert_status(200)["max_cost_yuan"], 200);
+    assert_eq!(defaults.body["categories"][0], "生活用品");
+    let ours = json!({"categories": ["生活用品", "理发"], "max_cost_yuan": 100, "claim_days": 3});
+    app.call(
+        reqwest::Method::PUT,
+        &url,
+        Some(&s.poster.token),
+        Some(ours.clone()),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN");
+    for (field, bad) in [
+        ("categories", json!([])),
+        ("categories", json!(["理发", "理发"])),
+        ("max_cost_yuan", json!(0)),
+        ("claim_days", json!(90)),
+    ] {
+        let mut body = ours.clone();
+        body[field] = bad;
+        let r = app
+            .call(
+                reqwest::Method::PUT,
+                &url,
+                Some(&s.w.admin_a.token),
+                Some(body),
+            )
+            .await;
+        r.assert_error(422, "VALIDATION_FAILED");
+        assert_eq!(r.body["field"], field);
+    }
+    let set = app
+        .call(
+            reqwest::Method::PUT,
+            &url,
+            Some(&s.w.admin_a.token),
+            Some(ours.clone()),
+        )
+        .await;
+    assert_eq!(set.assert_status(200), &ours);
+
+    let mut haircut = wish_body();
+    haircut["category"] = json!("理发");
+    haircut["estimated_cost"] = json!(30);
+    post_wish(&app, &s, haircut.clone())
+        .await
+        .assert_status(201);
+    let mut school = wish_body();
+    school["category"] = json!("学习用品");
+    post_wish(&app, &s, school)
+        .await
+        .assert_error(422, "VALIDATION_FAILED");
+    let mut costly = wish_body();
+    costly["estimated_cost"] = json!(150);
+    let r = post_wish(&app, &s, costly).await;
+    r.assert_error(422, "VALIDATION_FAILED");
+    assert_eq!(r.body["field"], "estimated_cost");
+    // The claim deadline follows the community's days.
+    let id = published(&app, &s).await;
+    let v = volunteer(&app, &s, "three-day-volunteer").await;
+    let claimed = step(&app, id, "claim", &v.token, json!({})).await;
+    let deadline: chrono::DateTime<chrono::Utc> = claimed.assert_status(200)["claim_deadline"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let days = (deadline - chrono::Utc::now()).num_hours();
+    assert!((71..=72).contains(&days), "{days} hours");
+    // Community B keeps the defaults.
+    let other = app
+        .get(
+            &format!("/api/v1/communities/{}/wishes/rules", s.w.community_b),
+            &s.w.admin_b.token,
+        )
+        .await;
+    assert_eq!(other.assert_status(200)["max_cost_yuan"], 200);
+}
