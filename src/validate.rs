@@ -4,29 +4,15 @@ use crate::error::{AppError, AppResult};
 
 /// A trimmed, non-empty text of at most `max` characters with no control characters.
 pub fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(AppError::validation(field, format!("{field} 不能为空")));
-    }
-    if trimmed.chars().count() > max {
-        return Err(AppError::validation(
-            field,
-            format!("{field} 不能超过 {max} 个字符"),
-        ));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(AppError::validation(
-            field,
-            format!("{field} 含有不允许的字符"),
-        ));
-    }
-    Ok(trimmed.to_owned())
+    checked(field, value.trim(), max, false)
 }
 
 /// Like [`text`], but line breaks are kept (descriptions, notes).
 pub fn paragraph(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let normalised = value.replace("\r\n", "\n");
-    let trimmed = normalised.trim();
+    checked(field, value.replace("\r\n", "\n").trim(), max, true)
+}
+
+fn checked(field: &str, trimmed: &str, max: usize, lines: bool) -> AppResult<String> {
     if trimmed.is_empty() {
         return Err(AppError::validation(field, format!("{field} 不能为空")));
     }
@@ -36,7 +22,10 @@ pub fn paragraph(field: &str, value: &str, max: usize) -> AppResult<String> {
             format!("{field} 不能超过 {max} 个字符"),
         ));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n') {
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !(lines && c == '\n'))
+    {
         return Err(AppError::validation(
             field,
             format!("{field} 含有不允许的字符"),

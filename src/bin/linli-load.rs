@@ -167,6 +167,22 @@ where
     phase
 }
 
+/// The trivial endpoint, measured the same way as the real ones.
+async fn healthz(api: &Arc<Api>, clients: usize, seconds: u64) -> Phase {
+    let api = api.clone();
+    run_phase("healthz", clients, seconds, move |_, _| {
+        let api = api.clone();
+        async move {
+            api.http
+                .get(format!("{}/healthz", api.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+}
+
 /// The wish wall: fills the database with `--wishes` wishes in various states, spread over
 /// 500 communities (this one among them), prints PostgreSQL's plan for
 /// the wall's first page, then measures that page beside `/healthz`.
@@ -271,18 +287,7 @@ async fn wall_load(
             println!("  {line}");
         }
     }
-    let trivial_api = api.clone();
-    let mut trivial = run_phase("healthz", args.clients, seconds, move |_, _| {
-        let api = trivial_api.clone();
-        async move {
-            api.http
-                .get(format!("{}/healthz", api.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
+    let mut trivial = healthz(api, args.clients, seconds).await;
     let resident = Arc::new(resident);
     let wall_api = api.clone();
     let mut wall = run_phase("wall", args.clients, seconds, move |_, _| {
@@ -456,18 +461,7 @@ async fn main() -> anyhow::Result<()> {
         "measuring with {} clients for {seconds} s per phase",
         args.clients
     );
-    let trivial_api = api.clone();
-    let mut trivial = run_phase("healthz", args.clients, seconds, move |_, _| {
-        let api = trivial_api.clone();
-        async move {
-            api.http
-                .get(format!("{}/healthz", api.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
+    let mut trivial = healthz(&api, args.clients, seconds).await;
     let staff = Arc::new(staff);
     let redeem_api = api.clone();
     let mut redemptions = run_phase("redemption", args.clients, seconds, move |_, n| {

@@ -101,6 +101,23 @@ async fn photo(app: &TestApp, s: &Wall, token: &str) -> String {
     up.assert_status(201)["id"].as_str().unwrap().to_owned()
 }
 
+/// The volunteer claims the wish and marks it fulfilled with a photo.
+async fn claim_and_fulfil(app: &TestApp, s: &Wall, id: i64, v: &TestUser) {
+    step(app, id, "claim", &v.token, json!({}))
+        .await
+        .assert_status(200);
+    let proof = photo(app, s, &v.token).await;
+    step(
+        app,
+        id,
+        "fulfil",
+        &v.token,
+        json!({"note": "送到了", "proof_upload_ids": [proof]}),
+    )
+    .await
+    .assert_status(200);
+}
+
 async fn beans(app: &TestApp, community: i64, user: &TestUser) -> i64 {
     app.get(
         &format!("/api/v1/communities/{community}/points/me"),
@@ -383,19 +400,7 @@ async fn confirming_at_once_pays_exactly_once() {
     app.grant(&grid, Role::GridWorker, s.w.community_a).await;
     let v = volunteer(&app, &s, "quick-volunteer").await;
     let id = published(&app, &s).await;
-    step(&app, id, "claim", &v.token, json!({}))
-        .await
-        .assert_status(200);
-    let proof = photo(&app, &s, &v.token).await;
-    step(
-        &app,
-        id,
-        "fulfil",
-        &v.token,
-        json!({"note": "送到了", "proof_upload_ids": [proof]}),
-    )
-    .await
-    .assert_status(200);
+    claim_and_fulfil(&app, &s, id, &v).await;
     let mut tasks = Vec::new();
     for i in 0..20 {
         let token = if i % 2 == 0 {
@@ -997,19 +1002,7 @@ async fn staff_see_figures_attention_the_street_and_the_records() {
     let a = s.w.community_a;
     let v = volunteer(&app, &s, "steady-volunteer").await;
     let done = published(&app, &s).await;
-    step(&app, done, "claim", &v.token, json!({}))
-        .await
-        .assert_status(200);
-    let proof = photo(&app, &s, &v.token).await;
-    step(
-        &app,
-        done,
-        "fulfil",
-        &v.token,
-        json!({"note": "完成", "proof_upload_ids": [proof]}),
-    )
-    .await
-    .assert_status(200);
+    claim_and_fulfil(&app, &s, done, &v).await;
     step(&app, done, "confirm", &s.poster.token, json!({}))
         .await
         .assert_status(200);
