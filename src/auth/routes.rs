@@ -78,7 +78,7 @@ fn client_ip(state: &AppState, req: &HttpRequest) -> String {
         (status = 503, description = "WECHAT_UNAVAILABLE, SERVICE_UNAVAILABLE", body = ErrorBody),
     )
 )]
-#[post("/auth/login")]
+#[post("/login")]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -99,7 +99,7 @@ pub async fn login(
         (status = 401, description = "REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED", body = ErrorBody),
     )
 )]
-#[post("/auth/refresh")]
+#[post("/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: Body<RefreshRequest>,
@@ -117,7 +117,7 @@ pub async fn refresh(
         (status = 401, description = "UNAUTHENTICATED, TOKEN_INVALID, TOKEN_EXPIRED", body = ErrorBody),
     )
 )]
-#[post("/auth/logout")]
+#[post("/logout")]
 pub async fn logout(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
     service::revoke_session(&state.db, &user.session_id, "logout").await?;
     Ok(HttpResponse::NoContent().finish())

@@ -78,7 +78,7 @@ pub struct ResolvedCode {
         (status = 422, body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/codes")]
+#[post("/{community_id}/codes")]
 pub async fn create(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -103,7 +103,7 @@ pub async fn create(
     params(("community_id" = i64, Path), PageQuery),
     responses((status = 200, body = Page<CodeView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/codes")]
+#[get("/{community_id}/codes")]
 pub async fn list(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -125,7 +125,7 @@ pub async fn list(
         (status = 410, description = "CODE_EXPIRED, CODE_REVOKED", body = ErrorBody),
     )
 )]
-#[get("/codes/{scene}")]
+#[get("/{scene}")]
 pub async fn resolve(
     state: web::Data<AppState>,
     _user: CurrentUser,
@@ -151,7 +151,7 @@ pub async fn resolve(
     params(("scene" = String, Path)),
     responses((status = 200, body = CodeView), (status = 404, body = ErrorBody))
 )]
-#[post("/codes/{scene}/revoke")]
+#[post("/{scene}/revoke")]
 pub async fn revoke(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -175,7 +175,7 @@ pub async fn revoke(
         (status = 503, description = "WECHAT_UNAVAILABLE", body = ErrorBody),
     )
 )]
-#[get("/codes/{scene}/image")]
+#[get("/{scene}/image")]
 pub async fn image(
     state: web::Data<AppState>,
     user: CurrentUser,

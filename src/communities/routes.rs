@@ -19,7 +19,7 @@ use crate::users::views::masked_phone;
     security(("bearer" = [])),
     responses((status = 200, body = Vec<DistrictView>), (status = 401, body = ErrorBody))
 )]
-#[get("/districts")]
+#[get("")]
 pub async fn list_districts(
     state: web::Data<AppState>,
     _user: CurrentUser,
@@ -40,7 +40,7 @@ pub async fn list_districts(
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]
-#[post("/districts")]
+#[post("")]
 pub async fn create_district(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -57,7 +57,7 @@ pub async fn create_district(
     params(("district_id" = i64, Path)),
     responses((status = 200, body = Vec<StreetView>), (status = 404, body = ErrorBody))
 )]
-#[get("/districts/{district_id}/streets")]
+#[get("/{district_id}/streets")]
 pub async fn list_streets(
     state: web::Data<AppState>,
     _user: CurrentUser,
@@ -80,7 +80,7 @@ pub async fn list_streets(
         (status = 409, description = "NAME_TAKEN", body = ErrorBody),
     )
 )]
-#[post("/districts/{district_id}/streets")]
+#[post("/{district_id}/streets")]
 pub async fn create_street(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -98,7 +98,7 @@ pub async fn create_street(
     params(("street_id" = i64, Path), PageQuery),
     responses((status = 200, body = Page<CommunityView>), (status = 404, body = ErrorBody))
 )]
-#[get("/streets/{street_id}/communities")]
+#[get("/{street_id}/communities")]
 pub async fn list_communities(
     state: web::Data<AppState>,
     _user: CurrentUser,
@@ -124,7 +124,7 @@ pub async fn list_communities(
         (status = 409, description = "NAME_TAKEN", body = ErrorBody),
     )
 )]
-#[post("/streets/{street_id}/communities")]
+#[post("/{street_id}/communities")]
 pub async fn create_community(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -150,7 +150,7 @@ pub async fn create_community(
     params(("community_id" = i64, Path)),
     responses((status = 200, body = CommunityView), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}")]
+#[get("/{community_id}")]
 pub async fn get_community(
     state: web::Data<AppState>,
     _user: CurrentUser,
@@ -171,7 +171,7 @@ pub async fn get_community(
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/grids")]
+#[get("/{community_id}/grids")]
 pub async fn list_grids(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -196,7 +196,7 @@ pub async fn list_grids(
         (status = 409, description = "NAME_TAKEN", body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/grids")]
+#[post("/{community_id}/grids")]
 pub async fn create_grid(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -217,7 +217,7 @@ pub async fn create_grid(
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/buildings")]
+#[get("/{community_id}/buildings")]
 pub async fn list_buildings(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -243,7 +243,7 @@ pub async fn list_buildings(
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/buildings")]
+#[post("/{community_id}/buildings")]
 pub async fn create_building(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -266,7 +266,7 @@ pub async fn create_building(
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/households")]
+#[get("/{community_id}/households")]
 pub async fn list_households(
     state: web::Data<AppState>,
     ctx: InCommunity<Reviewer>,
@@ -294,7 +294,7 @@ pub async fn list_households(
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/households")]
+#[post("/{community_id}/households")]
 pub async fn create_household(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -319,7 +319,7 @@ pub async fn create_household(
         (status = 409, description = "ALREADY_MEMBER", body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/join")]
+#[post("/{community_id}/join")]
 pub async fn join(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -366,7 +366,7 @@ fn parse_status(raw: Option<&str>) -> AppResult<Status> {
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/memberships")]
+#[get("/{community_id}/memberships")]
 pub async fn list_memberships(
     state: web::Data<AppState>,
     ctx: InCommunity<Reviewer>,
@@ -426,7 +426,7 @@ fn member_view(m: crate::entities::membership::Model) -> MemberView {
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/memberships/{membership_id}/approve")]
+#[post("/{community_id}/memberships/{membership_id}/approve")]
 pub async fn approve(
     state: web::Data<AppState>,
     ctx: InCommunity<Reviewer>,
@@ -461,7 +461,7 @@ pub async fn approve(
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/memberships/{membership_id}/reject")]
+#[post("/{community_id}/memberships/{membership_id}/reject")]
 pub async fn reject(
     state: web::Data<AppState>,
     ctx: InCommunity<Reviewer>,
@@ -496,7 +496,7 @@ pub async fn reject(
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]
-#[put("/communities/{community_id}/memberships/{membership_id}/household")]
+#[put("/{community_id}/memberships/{membership_id}/household")]
 pub async fn set_household(
     state: web::Data<AppState>,
     ctx: InCommunity<Reviewer>,
@@ -525,7 +525,7 @@ pub async fn set_household(
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/role-grants")]
+#[get("/{community_id}/role-grants")]
 pub async fn list_grants(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -562,7 +562,7 @@ pub async fn list_grants(
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]
-#[post("/role-grants")]
+#[post("")]
 pub async fn create_grant(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -582,7 +582,7 @@ pub async fn create_grant(
     params(("grant_id" = i64, Path)),
     responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody))
 )]
-#[delete("/role-grants/{grant_id}")]
+#[delete("/{grant_id}")]
 pub async fn delete_grant(
     state: web::Data<AppState>,
     user: CurrentUser,

@@ -183,7 +183,7 @@ pub struct NewRedemption {
     request_body = MerchantInput,
     responses((status = 201, body = MerchantView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-#[post("/communities/{community_id}/merchants")]
+#[post("/{community_id}/merchants")]
 pub async fn create_merchant(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -214,7 +214,7 @@ pub async fn create_merchant(
     request_body = StreetMerchantInput,
     responses((status = 201, body = MerchantView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-#[post("/streets/{street_id}/merchants")]
+#[post("/{street_id}/merchants")]
 pub async fn create_street_merchant(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -245,7 +245,7 @@ pub async fn create_street_merchant(
     params(("community_id" = i64, Path), PageQuery),
     responses((status = 200, body = Page<MerchantView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/merchants")]
+#[get("/{community_id}/merchants")]
 pub async fn list_merchants(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -273,7 +273,7 @@ pub async fn list_merchants(
     request_body = StatusInput,
     responses((status = 200, body = MerchantView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-#[put("/merchants/{merchant_id}/status")]
+#[put("/{merchant_id}/status")]
 pub async fn set_status(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -292,7 +292,7 @@ pub async fn set_status(
     params(("merchant_id" = i64, Path)),
     responses((status = 201, body = Invitation), (status = 404, body = ErrorBody))
 )]
-#[post("/merchants/{merchant_id}/invites")]
+#[post("/{merchant_id}/invites")]
 pub async fn invite(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -309,7 +309,7 @@ pub async fn invite(
     request_body = JoinStaff,
     responses((status = 200, body = MerchantView), (status = 410, description = "INVITE_INVALID", body = ErrorBody))
 )]
-#[post("/merchant/staff/join")]
+#[post("/staff/join")]
 pub async fn join_staff(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -328,7 +328,7 @@ pub async fn join_staff(
     request_body = NewOffer,
     responses((status = 201, body = OfferView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-#[post("/merchants/{merchant_id}/offers")]
+#[post("/{merchant_id}/offers")]
 pub async fn create_offer(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -361,7 +361,7 @@ pub async fn create_offer(
     params(("merchant_id" = i64, Path), PageQuery),
     responses((status = 200, body = Page<OfferView>), (status = 404, body = ErrorBody))
 )]
-#[get("/merchants/{merchant_id}/offers")]
+#[get("/{merchant_id}/offers")]
 pub async fn merchant_offers(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -386,7 +386,7 @@ pub async fn merchant_offers(
     request_body = OfferChange,
     responses((status = 200, body = OfferView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-#[patch("/offers/{offer_id}")]
+#[patch("/{offer_id}")]
 pub async fn update_offer(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -405,7 +405,7 @@ pub async fn update_offer(
     params(("community_id" = i64, Path), PageQuery),
     responses((status = 200, body = Page<OfferView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/offers")]
+#[get("/{community_id}/offers")]
 pub async fn community_offers(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -428,7 +428,7 @@ pub async fn community_offers(
     params(PayCodeQuery),
     responses((status = 200, body = PayCode), (status = 404, description = "not a verified resident of the community", body = ErrorBody))
 )]
-#[get("/me/pay-code")]
+#[get("/pay-code")]
 pub async fn pay_code(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -487,7 +487,7 @@ pub struct RedemptionLine {
     params(("merchant_id" = i64, Path)),
     responses((status = 201, body = CounterCode), (status = 404, body = ErrorBody))
 )]
-#[post("/merchants/{merchant_id}/counter-codes")]
+#[post("/{merchant_id}/counter-codes")]
 pub async fn create_counter_code(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -519,7 +519,7 @@ pub async fn create_counter_code(
         (status = 422, body = ErrorBody),
     )
 )]
-#[post("/me/counter-payments")]
+#[post("/counter-payments")]
 pub async fn pay_at_counter(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -549,7 +549,7 @@ pub async fn pay_at_counter(
     params(("merchant_id" = i64, Path), PageQuery),
     responses((status = 200, body = Page<RedemptionLine>), (status = 404, body = ErrorBody))
 )]
-#[get("/merchants/{merchant_id}/redemptions")]
+#[get("/{merchant_id}/redemptions")]
 pub async fn list_redemptions(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -592,7 +592,7 @@ pub async fn list_redemptions(
         (status = 422, body = ErrorBody),
     )
 )]
-#[post("/merchant/redemptions")]
+#[post("/redemptions")]
 pub async fn redeem(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -622,7 +622,7 @@ pub async fn redeem(
     params(("redemption_id" = i64, Path)),
     responses((status = 200, body = Receipt), (status = 404, body = ErrorBody))
 )]
-#[get("/redemptions/{redemption_id}")]
+#[get("/{redemption_id}")]
 pub async fn get_receipt(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -643,7 +643,7 @@ pub async fn get_receipt(
         (status = 409, description = "ALREADY_REVERSED, INSUFFICIENT_BEANS", body = ErrorBody),
     )
 )]
-#[post("/redemptions/{redemption_id}/reverse")]
+#[post("/{redemption_id}/reverse")]
 pub async fn reverse(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -671,7 +671,7 @@ pub struct StatementFormat {
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/merchants/{merchant_id}/statements/{month}")]
+#[get("/{merchant_id}/statements/{month}")]
 pub async fn get_statement(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -708,7 +708,7 @@ pub async fn get_statement(
         (status = 409, description = "SETTLEMENT_NOT_ALLOWED", body = ErrorBody),
     )
 )]
-#[post("/merchants/{merchant_id}/statements/{month}/settle")]
+#[post("/{merchant_id}/statements/{month}/settle")]
 pub async fn settle(
     state: web::Data<AppState>,
     user: CurrentUser,

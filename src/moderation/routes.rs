@@ -101,7 +101,7 @@ async fn page_of(
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/moderation")]
+#[get("/{community_id}/moderation")]
 pub async fn community_queue(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -119,7 +119,7 @@ pub async fn community_queue(
     params(StatusFilter, PageQuery),
     responses((status = 200, body = Page<ModerationItemView>), (status = 403, body = ErrorBody))
 )]
-#[get("/moderation")]
+#[get("")]
 pub async fn platform_queue(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -143,7 +143,7 @@ pub async fn platform_queue(
         (status = 409, description = "MODERATION_DECIDED", body = ErrorBody),
     )
 )]
-#[post("/moderation/{item_id}/approve")]
+#[post("/{item_id}/approve")]
 pub async fn approve(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -167,7 +167,7 @@ pub async fn approve(
         (status = 422, body = ErrorBody),
     )
 )]
-#[post("/moderation/{item_id}/reject")]
+#[post("/{item_id}/reject")]
 pub async fn reject(
     state: web::Data<AppState>,
     user: CurrentUser,

@@ -45,7 +45,7 @@ pub struct NotificationFilter {
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/notifications")]
+#[get("/{community_id}/notifications")]
 pub async fn list(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,

@@ -72,7 +72,7 @@ pub struct AdjustmentItem {
     params(("community_id" = i64, Path)),
     responses((status = 200, body = MyBeans), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/points/me")]
+#[get("/{community_id}/points/me")]
 pub async fn my_beans(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -103,7 +103,7 @@ pub async fn my_beans(
     params(("community_id" = i64, Path), PageQuery),
     responses((status = 200, body = Page<HistoryItem>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/points/me/history")]
+#[get("/{community_id}/points/me/history")]
 pub async fn my_history(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -151,7 +151,7 @@ pub async fn my_history(
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/points/adjustments")]
+#[post("/{community_id}/points/adjustments")]
 pub async fn create_adjustment(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -179,7 +179,7 @@ pub async fn create_adjustment(
     params(("community_id" = i64, Path), PageQuery),
     responses((status = 200, body = Page<AdjustmentItem>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/points/adjustments")]
+#[get("/{community_id}/points/adjustments")]
 pub async fn list_adjustments(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -229,7 +229,7 @@ fn rule_view(m: crate::entities::earning_rule::Model) -> Option<RuleView> {
     params(("community_id" = i64, Path)),
     responses((status = 200, body = Vec<RuleView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/points/rules")]
+#[get("/{community_id}/points/rules")]
 pub async fn list_rules(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -252,7 +252,7 @@ pub async fn list_rules(
         (status = 422, body = ErrorBody),
     )
 )]
-#[put("/communities/{community_id}/points/rules")]
+#[put("/{community_id}/points/rules")]
 pub async fn set_rule(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,
@@ -286,7 +286,7 @@ pub struct RankingQuery {
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/points/ranking")]
+#[get("/{community_id}/points/ranking")]
 pub async fn get_ranking(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -316,7 +316,7 @@ pub async fn get_ranking(
         (status = 404, body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/points/ranking/rebuild")]
+#[post("/{community_id}/points/ranking/rebuild")]
 pub async fn rebuild_ranking(
     state: web::Data<AppState>,
     ctx: InCommunity<Admin>,

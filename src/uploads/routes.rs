@@ -108,7 +108,7 @@ async fn read_file(mut form: Multipart, max: usize) -> AppResult<Vec<u8>> {
         (status = 422, body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/uploads")]
+#[post("/{community_id}/uploads")]
 pub async fn create(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -147,7 +147,7 @@ pub async fn create(
     params(("upload_id" = String, Path)),
     responses((status = 200, body = UploadView), (status = 404, body = ErrorBody))
 )]
-#[get("/uploads/{upload_id}")]
+#[get("/{upload_id}")]
 pub async fn show(
     state: web::Data<AppState>,
     user: CurrentUser,

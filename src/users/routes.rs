@@ -158,7 +158,7 @@ fn memberships(export: &service::Export) -> Vec<MyMembership> {
         (status = 401, description = "UNAUTHENTICATED, TOKEN_INVALID, TOKEN_EXPIRED", body = ErrorBody),
     )
 )]
-#[get("/me")]
+#[get("")]
 pub async fn get_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
     let (me, _) = me_view(&state, &user).await?;
     Ok(HttpResponse::Ok().json(me))
@@ -178,7 +178,7 @@ pub async fn get_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<
         (status = 422, description = "VALIDATION_FAILED, CONTENT_RISKY", body = ErrorBody),
     )
 )]
-#[patch("/me")]
+#[patch("")]
 pub async fn update_me(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -219,7 +219,7 @@ pub async fn update_me(
         (status = 503, description = "WECHAT_UNAVAILABLE", body = ErrorBody),
     )
 )]
-#[post("/me/phone")]
+#[post("/phone")]
 pub async fn bind_phone(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -235,7 +235,7 @@ pub async fn bind_phone(
     security(("bearer" = [])),
     responses((status = 200, body = MyData), (status = 401, body = ErrorBody))
 )]
-#[get("/me/export")]
+#[get("/export")]
 pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
     let (me, export) = me_view(&state, &user).await?;
     let data = MyData {
@@ -292,7 +292,7 @@ pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResu
     security(("bearer" = [])),
     responses((status = 204, description = "Erased"), (status = 401, body = ErrorBody))
 )]
-#[delete("/me")]
+#[delete("")]
 pub async fn delete_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
     service::erase(&state, &user).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -237,7 +237,7 @@ async fn show(state: &AppState, current: &CurrentUser, w: wish::Model) -> AppRes
         (status = 422, description = "VALIDATION_FAILED, CONTENT_RISKY", body = ErrorBody),
     )
 )]
-#[post("/communities/{community_id}/wishes")]
+#[post("/{community_id}/wishes")]
 pub async fn post_wish(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -274,7 +274,7 @@ pub struct WallQuery {
         (status = 404, body = ErrorBody),
     )
 )]
-#[get("/communities/{community_id}/wishes")]
+#[get("/{community_id}/wishes")]
 pub async fn wall(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -369,7 +369,7 @@ async fn wall_page(
     params(("street_id" = i64, Path), WallQuery),
     responses((status = 200, body = Page<WishCard>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/streets/{street_id}/wishes")]
+#[get("/{street_id}/wishes")]
 pub async fn street_wall(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -399,7 +399,7 @@ async fn street_communities(
     params(("unit_id" = i64, Path), WallQuery),
     responses((status = 200, body = Page<WishCard>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/pair-units/{unit_id}/wishes")]
+#[get("/{unit_id}/wishes")]
 pub async fn unit_wall(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -419,7 +419,7 @@ pub async fn unit_wall(
     params(PageQuery),
     responses((status = 200, body = Page<WishCard>))
 )]
-#[get("/me/wishes")]
+#[get("/wishes")]
 pub async fn my_wishes(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -438,7 +438,7 @@ pub async fn my_wishes(
     params(("wish_id" = i64, Path)),
     responses((status = 200, body = WishDetail), (status = 404, body = ErrorBody))
 )]
-#[get("/wishes/{wish_id}")]
+#[get("/{wish_id}")]
 pub async fn get_wish(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -463,7 +463,7 @@ pub async fn get_wish(
         (status = 422, body = ErrorBody),
     )
 )]
-#[put("/wishes/{wish_id}")]
+#[put("/{wish_id}")]
 pub async fn edit_wish(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -545,70 +545,70 @@ macro_rules! wish_step {
 
 wish_step!(
     withdraw,
-    "/wishes/{wish_id}/withdraw",
+    "/{wish_id}/withdraw",
     "The poster (or beneficiary) takes back a wish no one has claimed.",
     Empty,
     |state, user, id, _b| service::withdraw(&state, &user, id)
 );
 wish_step!(
     approve,
-    "/wishes/{wish_id}/approve",
+    "/{wish_id}/approve",
     "A community admin publishes a wish on the wall.",
     Empty,
     |state, user, id, _b| service::review(&state, &user, id, true, None)
 );
 wish_step!(
     reject,
-    "/wishes/{wish_id}/reject",
+    "/{wish_id}/reject",
     "A community admin rejects a wish, with a reason the poster sees.",
     Reason,
     |state, user, id, b| service::review(&state, &user, id, false, Some(&b.reason))
 );
 wish_step!(
     claim,
-    "/wishes/{wish_id}/claim",
+    "/{wish_id}/claim",
     "A volunteer of the community — or a member of a paired unit serving it, for the unit — claims a published wish; of many at once, exactly one wins.",
     ClaimInput,
     |state, user, id, b| service::claim(&state, &user, id, b.unit_id)
 );
 wish_step!(
     release,
-    "/wishes/{wish_id}/release",
+    "/{wish_id}/release",
     "The claimer gives the wish back to the wall.",
     Empty,
     |state, user, id, _b| service::release(&state, &user, id)
 );
 wish_step!(
     fulfil,
-    "/wishes/{wish_id}/fulfil",
+    "/{wish_id}/fulfil",
     "The claimer marks the wish fulfilled, with a note and photos.",
     Fulfilment,
     |state, user, id, b| service::fulfil(&state, &user, id, &b.note, &b.proof_upload_ids)
 );
 wish_step!(
     confirm,
-    "/wishes/{wish_id}/confirm",
+    "/{wish_id}/confirm",
     "The beneficiary, poster or a grid worker confirms: the claimer is paid 金豆 once.",
     Empty,
     |state, user, id, _b| service::confirm(&state, &user, id, None)
 );
 wish_step!(
     dispute,
-    "/wishes/{wish_id}/dispute",
+    "/{wish_id}/dispute",
     "The beneficiary, poster or a grid worker disputes the fulfilment; a community admin decides.",
     Reason,
     |state, user, id, b| service::confirm(&state, &user, id, Some(&b.reason))
 );
 wish_step!(
     resolve,
-    "/wishes/{wish_id}/resolve",
+    "/{wish_id}/resolve",
     "A community admin settles a dispute.",
     Resolution,
     |state, user, id, b| service::resolve(&state, &user, id, b.done)
 );
 wish_step!(
     thank,
-    "/wishes/{wish_id}/thanks",
+    "/{wish_id}/thanks",
     "The beneficiary (or poster) thanks the claimer (回访反馈), once.",
     Thanks,
     |state, user, id, b| service::thank(&state, &user, id, &b.note)
@@ -644,7 +644,7 @@ pub struct UnitView {
     request_body = NewUnit,
     responses((status = 201, body = UnitView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-#[post("/streets/{street_id}/pair-units")]
+#[post("/{street_id}/pair-units")]
 pub async fn create_unit(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -688,7 +688,7 @@ pub struct NewMember {
     request_body = NewMember,
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-#[post("/pair-units/{unit_id}/members")]
+#[post("/{unit_id}/members")]
 pub async fn add_unit_member(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -706,7 +706,7 @@ pub async fn add_unit_member(
     params(("unit_id" = i64, Path), ("user_id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody))
 )]
-#[delete("/pair-units/{unit_id}/members/{user_id}")]
+#[delete("/{unit_id}/members/{user_id}")]
 pub async fn remove_unit_member(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -731,7 +731,7 @@ pub struct YearQuery {
     params(("unit_id" = i64, Path), YearQuery),
     responses((status = 200, body = units::UnitReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/pair-units/{unit_id}/report")]
+#[get("/{unit_id}/report")]
 pub async fn unit_report(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -764,7 +764,7 @@ pub struct FiguresQuery {
     params(("community_id" = i64, Path), FiguresQuery),
     responses((status = 200, body = Vec<staff::CommunityFigures>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/wishes/figures")]
+#[get("/{community_id}/wishes/figures")]
 pub async fn community_figures(
     state: web::Data<AppState>,
     ctx: InCommunity<Reviewer>,
@@ -781,7 +781,7 @@ pub async fn community_figures(
     params(("street_id" = i64, Path), FiguresQuery),
     responses((status = 200, body = Vec<staff::CommunityFigures>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/streets/{street_id}/wishes/figures")]
+#[get("/{street_id}/wishes/figures")]
 pub async fn street_figures(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -801,7 +801,7 @@ pub async fn street_figures(
     params(("community_id" = i64, Path)),
     responses((status = 200, body = Vec<WishCard>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/wishes/attention")]
+#[get("/{community_id}/wishes/attention")]
 pub async fn attention(
     state: web::Data<AppState>,
     ctx: InCommunity<Reviewer>,
@@ -818,7 +818,7 @@ pub async fn attention(
     params(("community_id" = i64, Path)),
     responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/wishes/export")]
+#[get("/{community_id}/wishes/export")]
 pub async fn export(
     state: web::Data<AppState>,
     ctx: InCommunity<crate::auth::extract::Admin>,
@@ -853,7 +853,7 @@ pub struct ClaimLine {
     params(PageQuery),
     responses((status = 200, body = Page<ClaimLine>))
 )]
-#[get("/me/wish-claims")]
+#[get("/wish-claims")]
 pub async fn my_claims(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -895,7 +895,7 @@ pub struct ShareCode {
     params(("wish_id" = i64, Path)),
     responses((status = 200, body = ShareCode), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
-#[post("/wishes/{wish_id}/share-code")]
+#[post("/{wish_id}/share-code")]
 pub async fn share_code(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -917,7 +917,7 @@ pub async fn share_code(
     params(("wish_id" = i64, Path)),
     responses((status = 200, description = "PNG, JPEG or SVG"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
-#[get("/wishes/{wish_id}/share-code/image")]
+#[get("/{wish_id}/share-code/image")]
 pub async fn share_image(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -938,7 +938,7 @@ pub async fn share_image(
     params(("community_id" = i64, Path)),
     responses((status = 200, body = rules::WishRules), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-#[get("/communities/{community_id}/wishes/rules")]
+#[get("/{community_id}/wishes/rules")]
 pub async fn get_rules(
     state: web::Data<AppState>,
     ctx: InCommunity<Member>,
@@ -954,7 +954,7 @@ pub async fn get_rules(
     request_body = rules::WishRules,
     responses((status = 200, body = rules::WishRules), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
-#[put("/communities/{community_id}/wishes/rules")]
+#[put("/{community_id}/wishes/rules")]
 pub async fn set_rules(
     state: web::Data<AppState>,
     ctx: InCommunity<crate::auth::extract::Admin>,
