@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::extract::CurrentUser;
-use crate::entities::{ledger_transaction, membership, merchant, offer, pay_code, redemption};
+use crate::entities::{
+    ledger_transaction, membership, merchant, offer, pay_code, redemption, user,
+};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
 use crate::state::AppState;
@@ -407,7 +409,7 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
 }
 
 /// Checks an offer can be had now by this resident and takes one from its stock. Runs with
-/// the resident's wallet locked, so their redemptions of the offer are counted one at a time.
+/// the resident's wallet locked.
 async fn take_offer(
     txn: &DatabaseTransaction,
     o: &offer::Model,
@@ -423,6 +425,13 @@ async fn take_offer(
         ));
     }
     if let Some(limit) = o.per_resident_limit {
+        // The limit counts across every community the resident spends from, so their
+        // redemptions of it are counted one at a time under their user row, not a wallet.
+        user::Entity::update_many()
+            .col_expr(user::Column::Id, Expr::col(user::Column::Id))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(txn)
+            .await?;
         let taken = redemption::Entity::find()
             .filter(redemption::Column::OfferId.eq(o.id))
             .filter(redemption::Column::UserId.eq(user_id))
@@ -517,8 +526,17 @@ pub async fn reverse(
     }
     let wallet = ledger::account(&txn, r.community_id, AccountKind::Wallet, r.user_id).await?;
     let till = ledger::till_for(&txn, r.community_id, r.merchant_id, wallet.id).await?;
-    // Wallet before till, as in a redemption: the two never wait on each other in a cycle.
+    // Wallet, then the offer's stock, then the till — the order a sale takes them in, so the
+    // two never wait on each other in a cycle.
     ledger::lock_account(&txn, wallet.id).await?;
+    if let Some(offer_id) = r.offer_id {
+        offer::Entity::update_many()
+            .col_expr(offer::Column::Stock, Expr::col(offer::Column::Stock).add(1))
+            .filter(offer::Column::Id.eq(offer_id))
+            .filter(offer::Column::Stock.is_not_null())
+            .exec(&txn)
+            .await?;
+    }
     let key = format!("reverse:{}", r.id);
     let posted = ledger::post(
         &txn,
@@ -548,14 +566,6 @@ pub async fn reverse(
     let Posted::New(tx) = posted else {
         return Err(AppError::new(ErrorCode::AlreadyReversed, "该笔兑换已撤销"));
     };
-    if let Some(offer_id) = r.offer_id {
-        offer::Entity::update_many()
-            .col_expr(offer::Column::Stock, Expr::col(offer::Column::Stock).add(1))
-            .filter(offer::Column::Id.eq(offer_id))
-            .filter(offer::Column::Stock.is_not_null())
-            .exec(&txn)
-            .await?;
-    }
     redemption::Entity::update_many()
         .col_expr(
             redemption::Column::ReversalTransactionId,
