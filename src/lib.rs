@@ -12,6 +12,7 @@ pub mod codes;
 pub mod communities;
 pub mod config;
 pub mod crypto;
+pub mod csv;
 pub mod db;
 pub mod entities;
 pub mod error;

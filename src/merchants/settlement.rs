@@ -277,27 +277,19 @@ async fn settle_community(
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
 /// The statement as CSV (UTF-8 with a byte-order mark, so spreadsheet programs show Chinese).
 pub fn to_csv(s: &Statement) -> String {
-    let mut out = String::from("\u{feff}");
+    let mut out = String::from(crate::csv::BOM);
     out.push_str(&format!(
         "商户,{}\n月份,{}\n\n",
-        csv_field(&s.merchant_name),
+        crate::csv::field(&s.merchant_name),
         s.month
     ));
     out.push_str("商品,笔数,金豆\n");
     for l in &s.by_offer {
         out.push_str(&format!(
             "{},{},{}\n",
-            csv_field(&l.offer_name),
+            crate::csv::field(&l.offer_name),
             l.count,
             l.beans
         ));
@@ -322,15 +314,4 @@ pub fn to_csv(s: &Statement) -> String {
         if s.settled.is_some() { "是" } else { "否" }
     ));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quotes_fields() {
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("x\"y\n"), "\"x\"\"y\n\"");
-    }
 }

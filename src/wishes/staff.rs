@@ -180,14 +180,6 @@ pub async fn figures(
     Ok(out)
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
 fn time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.with_timezone(&cst()).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
@@ -208,10 +200,10 @@ pub async fn export_csv(state: &AppState, community_id: i64) -> AppResult<String
     for w in rows {
         let line = [
             w.id.to_string(),
-            csv_field(&w.title),
-            csv_field(&w.category),
-            csv_field(&w.beneficiary_group),
-            csv_field(&w.beneficiary_masked),
+            crate::csv::field(&w.title),
+            crate::csv::field(&w.category),
+            crate::csv::field(&w.beneficiary_group),
+            crate::csv::field(&w.beneficiary_masked),
             if w.proxy { "是" } else { "否" }.to_owned(),
             w.estimated_cost.to_string(),
             w.state.clone(),
@@ -222,7 +214,7 @@ pub async fn export_csv(state: &AppState, community_id: i64) -> AppResult<String
             time(w.claimed_at),
             time(w.fulfilled_at),
             time(w.confirmed_at),
-            csv_field(w.thanks_note.as_deref().unwrap_or_default()),
+            crate::csv::field(w.thanks_note.as_deref().unwrap_or_default()),
         ];
         out.push_str(&line.join(","));
         out.push('\n');
@@ -243,6 +235,5 @@ mod tests {
             &crate::calendar::month_of(Utc::now())
         );
         assert!(months.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
     }
 }
