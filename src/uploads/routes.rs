@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::extract::{CurrentUser, InCommunity, Member};
+use crate::auth::extract::CurrentUser;
 use crate::entities::upload;
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::state::AppState;
@@ -111,10 +111,13 @@ async fn read_file(mut form: Multipart, max: usize) -> AppResult<Vec<u8>> {
 #[post("/{community_id}/uploads")]
 pub async fn create(
     state: web::Data<AppState>,
-    ctx: InCommunity<Member>,
+    user: CurrentUser,
+    path: web::Path<i64>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> AppResult<HttpResponse> {
+    let community_id = path.into_inner();
+    service::may_use(&state, &user, community_id).await?;
     let max = state.settings.storage.max_upload_bytes;
     // The form's own framing is small; a body far beyond the limit is refused unread.
     let declared = req
@@ -127,15 +130,7 @@ pub async fn create(
     }
     let bytes = read_file(Multipart::new(req.headers(), payload), max).await?;
     let (content_type, ext) = service::sniff_image(&bytes).ok_or_else(not_an_image)?;
-    let saved = service::save(
-        &state,
-        &ctx.user,
-        ctx.community_id(),
-        bytes,
-        content_type,
-        ext,
-    )
-    .await?;
+    let saved = service::save(&state, &user, community_id, bytes, content_type, ext).await?;
     Ok(HttpResponse::Created().json(view(&state, saved)))
 }
 

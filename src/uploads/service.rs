@@ -98,12 +98,27 @@ pub async fn metadata(
         .await?
         .ok_or_else(AppError::not_found)?;
     if !found.is_public {
-        let access = CommunityAccess::load(state, current, found.community_id).await?;
-        if !Member::allows(&access) {
-            return Err(AppError::not_found());
-        }
+        may_use(state, current, found.community_id)
+            .await
+            .map_err(|_| AppError::not_found())?;
     }
     Ok(found)
+}
+
+/// Who may upload to a community and see its private files: its members, and members of a
+/// paired unit serving it (they claim and prove wishes there without living there).
+pub async fn may_use(state: &AppState, current: &CurrentUser, community_id: i64) -> AppResult<()> {
+    match CommunityAccess::load(state, current, community_id).await {
+        Ok(access) if Member::allows(&access) => Ok(()),
+        Ok(_) => Err(AppError::forbidden()),
+        Err(e) => {
+            if crate::wishes::units::serves_member(&state.db, current.id(), community_id).await? {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The file behind a signed URL; a wrong, altered or expired signature finds nothing.
