@@ -77,6 +77,8 @@ pub struct MyData {
     pub uploads: Vec<MyUpload>,
     /// What the user wrote that went to moderation, and what became of it.
     pub moderation: Vec<MyModeration>,
+    /// Wishes they posted, or that were posted for them.
+    pub wishes: Vec<crate::wishes::service::MyWishData>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -276,6 +278,7 @@ pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResu
                 created_at: m.created_at,
             })
             .collect(),
+        wishes: export.wishes,
     };
     Ok(HttpResponse::Ok()
         .insert_header((

@@ -192,6 +192,7 @@ pub struct Export {
     pub sessions: Vec<auth_session::Model>,
     pub uploads: Vec<upload::Model>,
     pub moderation: Vec<crate::entities::moderation_item::Model>,
+    pub wishes: Vec<crate::wishes::service::MyWishData>,
 }
 
 pub async fn export(state: &AppState, current: &CurrentUser) -> AppResult<Export> {
@@ -229,6 +230,7 @@ pub async fn export(state: &AppState, current: &CurrentUser) -> AppResult<Export
         sessions,
         uploads,
         moderation,
+        wishes: crate::wishes::service::export_of(state, current.id()).await?,
     })
 }
 
@@ -253,6 +255,7 @@ pub async fn erase(state: &AppState, current: &CurrentUser) -> AppResult<()> {
     active.updated_at = Set(now);
     update_live(&txn, current.id(), active).await?;
     queue::forget_author(&txn, current.id()).await?;
+    crate::wishes::service::forget_beneficiary(&txn, &state.crypto, current.id()).await?;
     outbox::Entity::update_many()
         .col_expr(outbox::Column::State, Expr::value("failed"))
         .col_expr(outbox::Column::Data, Expr::value("{}"))

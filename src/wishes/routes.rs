@@ -127,6 +127,8 @@ pub struct WishDetail {
     pub fulfilled_at: Option<DateTime<Utc>>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub dispute_reason: Option<String>,
+    /// Changes with every change to the wish; a reviewer sends back the one they read.
+    pub updated_at: DateTime<Utc>,
     /// What the caller may do now.
     pub you: You,
 }
@@ -207,6 +209,7 @@ fn detail(state: &AppState, w: &wish::Model, s: &service::Standing) -> AppResult
         } else {
             None
         },
+        updated_at: w.updated_at,
         you: You {
             is_poster: s.is_poster,
             is_claimer: s.is_claimer,
@@ -482,6 +485,22 @@ pub struct Reason {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// The wish's `updated_at` as the reviewer read it; an edit since then is refused (409).
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    /// Shown to the poster.
+    pub reason: String,
+    /// The wish's `updated_at` as the reviewer read it.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Fulfilment {
     pub note: String,
     /// 1 to 6 photos, uploaded to the community first.
@@ -553,16 +572,16 @@ wish_step!(
 wish_step!(
     approve,
     "/{wish_id}/approve",
-    "A community admin publishes a wish on the wall.",
-    Empty,
-    |state, user, id, _b| service::review(&state, &user, id, true, None)
+    "A community admin publishes the wish as they read it on the wall.",
+    Approval,
+    |state, user, id, b| service::review(&state, &user, id, true, None, b.updated_at)
 );
 wish_step!(
     reject,
     "/{wish_id}/reject",
-    "A community admin rejects a wish, with a reason the poster sees.",
-    Reason,
-    |state, user, id, b| service::review(&state, &user, id, false, Some(&b.reason))
+    "A community admin rejects the wish as they read it, with a reason the poster sees.",
+    Rejection,
+    |state, user, id, b| service::review(&state, &user, id, false, Some(&b.reason), b.updated_at)
 );
 wish_step!(
     claim,

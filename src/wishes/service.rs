@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser, Reviewer};
 use crate::auth::roles::Role;
-use crate::entities::{community, upload, wish, wish_claim};
+use crate::entities::{community, membership, upload, wish, wish_claim};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::moderation::check::{Outcome, Scene, check};
 use crate::notifications::outbox::{self, Event};
@@ -335,15 +335,11 @@ pub fn standing(w: &wish::Model, current: &CurrentUser, access: &CommunityAccess
     Standing {
         is_poster: w.poster_id == current.id(),
         is_beneficiary: w.beneficiary_id == Some(current.id()),
+        // The claimer needs the beneficiary's details while the claim is live, not after.
         is_claimer: w.claimer_id == Some(current.id())
             && matches!(
                 WishState::parse(&w.state),
-                Some(
-                    WishState::Claimed
-                        | WishState::Fulfilled
-                        | WishState::Confirmed
-                        | WishState::Disputed
-                )
+                Some(WishState::Claimed | WishState::Fulfilled | WishState::Disputed)
             ),
         is_staff: Reviewer::allows(access),
         is_admin: Admin::allows(access),
@@ -364,7 +360,11 @@ async fn change(
         .col_expr(wish::Column::State, Expr::value(to.as_str()))
         .col_expr(wish::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(wish::Column::Id.eq(w.id))
-        .filter(wish::Column::State.eq(from.as_str()));
+        .filter(wish::Column::State.eq(from.as_str()))
+        // The wish as we saw it: a request that read it before a later claim or edit cannot
+        // act on the newer one.
+        .filter(wish::Column::ClaimRound.eq(w.claim_round))
+        .filter(wish::Column::UpdatedAt.eq(w.updated_at));
     for (col, value) in set {
         update = update.col_expr(col, value);
     }
@@ -502,17 +502,26 @@ pub async fn withdraw(
     Ok(w)
 }
 
-/// A community admin approves (publishes) or rejects a wish, with a reason the poster sees.
+/// A community admin approves (publishes) or rejects a wish, with a reason the poster sees,
+/// deciding on the version they read (`seen`, the wish's `updated_at`).
 pub async fn review(
     state: &AppState,
     current: &CurrentUser,
     wish_id: i64,
     approve: bool,
     reason: Option<&str>,
+    seen: DateTime<Utc>,
 ) -> AppResult<wish::Model> {
     let (w, access) = load(state, current, wish_id).await?;
     if !Admin::allows(&access) {
         return Err(AppError::forbidden());
+    }
+    // The admin decides on the text they read: an edit since then must be read first.
+    if w.updated_at != seen {
+        return Err(AppError::new(
+            ErrorCode::WishStateConflict,
+            "心愿内容已更新，请刷新后重新审核",
+        ));
     }
     let now = Utc::now();
     let txn = crate::db::begin_write(&state.db).await?;
@@ -771,6 +780,18 @@ async fn pay(state: &AppState, w: &wish::Model) -> AppResult<()> {
     let Some(claimer) = w.claimer_id else {
         return Ok(());
     };
+    // Beans are spent where one lives: a paired unit's member from elsewhere is credited in
+    // the unit's report, not with beans they could not spend.
+    let resident = membership::Entity::find()
+        .filter(membership::Column::CommunityId.eq(w.community_id))
+        .filter(membership::Column::UserId.eq(claimer))
+        .filter(membership::Column::Status.eq("verified"))
+        .one(&state.db)
+        .await?
+        .is_some();
+    if !resident {
+        return Ok(());
+    }
     earning::award(
         state,
         AwardRequest {
@@ -1048,6 +1069,117 @@ pub async fn share_code(
         ));
     }
     crate::codes::service::for_wish(state, current.id(), w.community_id, w.id).await
+}
+
+/// A wish in the export of one's own data (PIPL): what they posted, or was posted for them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MyWishData {
+    pub wish_id: i64,
+    pub community_id: i64,
+    /// Posted by this user (or for them, by a grid worker).
+    pub posted_by_me: bool,
+    pub title: String,
+    pub description: String,
+    pub beneficiary_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    pub state: String,
+    pub thanks_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The user's wishes, decrypted for them, for the export of their data.
+pub async fn export_of(state: &AppState, user_id: i64) -> AppResult<Vec<MyWishData>> {
+    let rows = wish::Entity::find()
+        .filter(
+            wish::Column::PosterId
+                .eq(user_id)
+                .or(wish::Column::BeneficiaryId.eq(user_id)),
+        )
+        .order_by_asc(wish::Column::Id)
+        .all(&state.db)
+        .await?;
+    let mut out = Vec::new();
+    for w in rows {
+        // Someone else's details, entered by this user as a grid worker, are not theirs.
+        let theirs = w.beneficiary_id == Some(user_id);
+        out.push(MyWishData {
+            wish_id: w.id,
+            community_id: w.community_id,
+            posted_by_me: w.poster_id == user_id,
+            beneficiary_name: if theirs {
+                reveal(state, Some(&w.beneficiary_name_enc))?
+            } else {
+                None
+            },
+            contact_phone: if theirs {
+                reveal(state, w.contact_phone_enc.as_ref())?
+            } else {
+                None
+            },
+            address: if theirs {
+                reveal(state, w.address_enc.as_ref())?
+            } else {
+                None
+            },
+            title: w.title,
+            description: w.description,
+            state: w.state,
+            thanks_note: w.thanks_note,
+            created_at: w.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// When a resident erases their account: wishes for them lose the personal details (name,
+/// phone, address, photos, their thank-you note); those not yet claimed are withdrawn, and
+/// claimed ones stay for the claimer and staff to conclude without the contact details.
+pub async fn forget_beneficiary(
+    db: &impl ConnectionTrait,
+    crypto: &crate::crypto::Crypto,
+    user_id: i64,
+) -> AppResult<()> {
+    let now = Utc::now();
+    let gone = crypto.encrypt("已注销用户").map_err(AppError::Internal)?;
+    wish::Entity::update_many()
+        .col_expr(
+            wish::Column::State,
+            Expr::value(WishState::Withdrawn.as_str()),
+        )
+        .col_expr(wish::Column::UpdatedAt, Expr::value(now))
+        .filter(wish::Column::BeneficiaryId.eq(user_id))
+        .filter(wish::Column::State.is_in([
+            WishState::PendingReview.as_str(),
+            WishState::Published.as_str(),
+            WishState::Rejected.as_str(),
+        ]))
+        .exec(db)
+        .await?;
+    wish::Entity::update_many()
+        .col_expr(wish::Column::BeneficiaryNameEnc, Expr::value(gone))
+        .col_expr(wish::Column::BeneficiaryMasked, Expr::value("**"))
+        .col_expr(
+            wish::Column::ContactPhoneEnc,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            wish::Column::AddressEnc,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            wish::Column::PhotoUploadIds,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            wish::Column::ThanksNote,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(wish::Column::UpdatedAt, Expr::value(now))
+        .filter(wish::Column::BeneficiaryId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Decrypts a stored personal field for someone entitled to it.

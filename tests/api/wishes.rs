@@ -77,10 +77,29 @@ async fn published(app: &TestApp, s: &Wall) -> i64 {
     let id = post_wish(app, s, wish_body()).await.assert_status(201)["id"]
         .as_i64()
         .unwrap();
-    step(app, id, "approve", &s.w.admin_a.token, json!({}))
+    review(app, id, &s.w.admin_a.token, None)
         .await
         .assert_status(200);
     id
+}
+
+/// Reviews the wish as `token` reads it now: approve (no reason) or reject with a reason.
+async fn review(app: &TestApp, id: i64, token: &str, reject: Option<&str>) -> Reply {
+    let seen = app.get(&format!("/api/v1/wishes/{id}"), token).await;
+    let updated_at = seen.body["updated_at"].clone();
+    match reject {
+        None => step(app, id, "approve", token, json!({"updated_at": updated_at})).await,
+        Some(reason) => {
+            step(
+                app,
+                id,
+                "reject",
+                token,
+                json!({"reason": reason, "updated_at": updated_at}),
+            )
+            .await
+        }
+    }
 }
 
 async fn step(app: &TestApp, id: i64, action: &str, token: &str, body: Value) -> Reply {
@@ -116,6 +135,19 @@ async fn claim_and_fulfil(app: &TestApp, s: &Wall, id: i64, v: &TestUser) {
     )
     .await
     .assert_status(200);
+}
+
+async fn photo_refused(app: &TestApp, s: &Wall, token: &str) {
+    let up = crate::uploads::upload(
+        app,
+        s.w.community_a,
+        token,
+        "proof.jpg",
+        "image/jpeg",
+        crate::uploads::JPEG.to_vec(),
+    )
+    .await;
+    up.assert_error(404, "NOT_FOUND");
 }
 
 async fn beans(app: &TestApp, community: i64, user: &TestUser) -> i64 {
@@ -176,16 +208,40 @@ async fn a_wish_goes_from_posting_to_thanks() {
         )
         .await;
     assert_eq!(queue.assert_status(200)["items"][0]["id"], id);
-    step(&app, id, "approve", &v.token, json!({}))
+    let read = posted.body["updated_at"].clone();
+    step(&app, id, "approve", &v.token, json!({"updated_at": read}))
         .await
         .assert_error(404, "NOT_FOUND");
     step(&app, id, "approve", &s.w.admin_a.token, json!({}))
         .await
+        .assert_error(422, "VALIDATION_FAILED");
+    // The poster edits while the admin reads: the admin must read the new text first.
+    let mut edited = wish_body();
+    edited["description"] = json!("独居多年，想听听戏曲节目。");
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/wishes/{id}"),
+        Some(&s.poster.token),
+        Some(edited),
+    )
+    .await
+    .assert_status(200);
+    step(
+        &app,
+        id,
+        "approve",
+        &s.w.admin_a.token,
+        json!({"updated_at": read}),
+    )
+    .await
+    .assert_error(409, "WISH_STATE_CONFLICT");
+    review(&app, id, &s.w.admin_a.token, None)
+        .await
         .assert_status(200);
-    step(&app, id, "reject", &v.token, json!({"reason": "不行"}))
+    review(&app, id, &v.token, Some("不行"))
         .await
         .assert_error(403, "FORBIDDEN");
-    step(&app, id, "approve", &s.w.admin_a.token, json!({}))
+    review(&app, id, &s.w.admin_a.token, None)
         .await
         .assert_error(409, "WISH_STATE_CONFLICT");
 
@@ -601,7 +657,7 @@ async fn the_wall_pages_filters_and_sorts() {
         let id = post_wish(&app, &s, body).await.assert_status(201)["id"]
             .as_i64()
             .unwrap();
-        step(&app, id, "approve", &s.w.admin_a.token, json!({}))
+        review(&app, id, &s.w.admin_a.token, None)
             .await
             .assert_status(200);
         ids.push(id);
@@ -785,14 +841,7 @@ async fn outsiders_bad_input_and_proxy_posting() {
     )
     .await
     .assert_error(404, "NOT_FOUND");
-    let rejected = step(
-        &app,
-        mine,
-        "reject",
-        &s.w.admin_a.token,
-        json!({"reason": "请写明需要的型号"}),
-    )
-    .await;
+    let rejected = review(&app, mine, &s.w.admin_a.token, Some("请写明需要的型号")).await;
     assert_eq!(rejected.assert_status(200)["state"], "rejected");
     assert_eq!(rejected.body["review_note"], "请写明需要的型号");
     let gone = step(&app, mine, "withdraw", &s.poster.token, json!({})).await;
@@ -931,7 +980,12 @@ async fn paired_units_claim_within_their_quota_and_report() {
         seen.assert_status(200)["private"]["beneficiary_name"],
         "王小明"
     );
-    let proof = photo(&app, &s, &s.poster.token).await;
+    // Their proof goes to the wish's community though they do not live there.
+    let proof = photo(&app, &s, &claimer.token).await;
+    app.get(&format!("/api/v1/uploads/{proof}"), &claimer.token)
+        .await
+        .assert_status(200);
+    photo_refused(&app, &s, &outsider.token).await;
     step(
         &app,
         won,
@@ -944,6 +998,19 @@ async fn paired_units_claim_within_their_quota_and_report() {
     step(&app, won, "confirm", &s.poster.token, json!({}))
         .await
         .assert_status(200);
+    // No beans for a member who does not live there (nowhere to spend them): the unit is
+    // credited in its report instead.
+    let paid = earning_award::Entity::find()
+        .filter(earning_award::Column::RefId.eq(won))
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(paid, 0);
+    // Once confirmed, the claimer no longer sees the beneficiary's details.
+    let after = app
+        .get(&format!("/api/v1/wishes/{won}"), &claimer.token)
+        .await;
+    assert!(after.assert_status(200)["private"].is_null());
     let report = app
         .get(
             &format!("/api/v1/pair-units/{unit_id}/report"),
@@ -1011,7 +1078,7 @@ async fn staff_see_figures_attention_the_street_and_the_records() {
         done,
         "thanks",
         &s.poster.token,
-        json!({"note": "谢谢, \"小李\""}),
+        json!({"note": "=谢谢, \"小李\""}),
     )
     .await
     .assert_status(200);
@@ -1116,7 +1183,7 @@ async fn staff_see_figures_attention_the_street_and_the_records() {
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("王**"));
     assert!(!text.contains("王小明"));
-    assert!(text.contains("\"谢谢, \"\"小李\"\"\""), "{text}");
+    assert!(text.contains("\"'=谢谢, \"\"小李\"\"\""), "{text}");
     app.get(&format!("/api/v1/communities/{a}/wishes/export"), &v.token)
         .await
         .assert_error(403, "FORBIDDEN");
@@ -1305,4 +1372,48 @@ async fn each_community_sets_its_own_categories_and_cap() {
         )
         .await;
     assert_eq!(other.assert_status(200)["max_cost_yuan"], 200);
+}
+
+#[tokio::test]
+async fn a_residents_wishes_are_in_their_export_and_go_with_their_account() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    let open = published(&app, &s).await;
+    let claimed = published(&app, &s).await;
+    let v = volunteer(&app, &s, "erase-volunteer").await;
+    step(&app, claimed, "claim", &v.token, json!({}))
+        .await
+        .assert_status(200);
+    let mine = app.get("/api/v1/me/export", &s.poster.token).await;
+    let wishes = mine.assert_status(200)["wishes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(wishes.len(), 2);
+    assert_eq!(wishes[0]["beneficiary_name"], "王小明");
+    assert_eq!(wishes[0]["contact_phone"], "13800001234");
+
+    app.call(
+        reqwest::Method::DELETE,
+        "/api/v1/me",
+        Some(&s.poster.token),
+        None,
+    )
+    .await
+    .assert_status(204);
+    let gone = app
+        .get(&format!("/api/v1/wishes/{open}"), &s.w.admin_a.token)
+        .await;
+    assert_eq!(gone.assert_status(200)["state"], "withdrawn");
+    assert_eq!(gone.body["beneficiary"], "**");
+    assert_eq!(gone.body["private"]["beneficiary_name"], "已注销用户");
+    assert!(gone.body["private"]["contact_phone"].is_null());
+    assert!(gone.body["private"]["address"].is_null());
+    // The claimed one stays for the claimer to conclude, without the contact details.
+    let kept = app
+        .get(&format!("/api/v1/wishes/{claimed}"), &v.token)
+        .await;
+    assert_eq!(kept.assert_status(200)["state"], "claimed");
+    assert!(kept.body["private"]["contact_phone"].is_null());
+    assert!(!kept.body.to_string().contains("王小明"));
 }
