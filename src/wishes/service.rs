@@ -1189,8 +1189,39 @@ pub fn reveal(state: &AppState, stored: Option<&String>) -> AppResult<Option<Str
         .transpose()
 }
 
-/// The periodic job that releases overdue claims (every process may run it: each release is a
-/// conditional update).
+/// Pays confirmed wishes whose payment did not happen (the process stopped between the
+/// confirmation's commit and the award): confirmed in the last week, no award recorded for
+/// them. The award's key makes this safe beside a confirmation paying at the same moment.
+pub async fn pay_missed(state: &AppState) -> AppResult<u64> {
+    let since = Utc::now() - chrono::Duration::days(7);
+    let confirmed = wish::Entity::find()
+        .filter(wish::Column::State.eq(WishState::Confirmed.as_str()))
+        .filter(wish::Column::ConfirmedAt.gte(since))
+        .filter(wish::Column::ClaimerId.is_not_null())
+        .order_by_asc(wish::Column::ConfirmedAt)
+        .limit(500)
+        .all(&state.db)
+        .await?;
+    let awarded: Vec<String> = crate::entities::earning_award::Entity::find()
+        .filter(crate::entities::earning_award::Column::RefType.eq("wish"))
+        .filter(crate::entities::earning_award::Column::RefId.is_in(confirmed.iter().map(|w| w.id)))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|a| a.idempotency_key)
+        .collect();
+    let mut paid = 0;
+    for w in confirmed {
+        if !awarded.contains(&award_key(&w)) {
+            pay(state, &w).await?;
+            paid += 1;
+        }
+    }
+    Ok(paid)
+}
+
+/// The periodic job that releases overdue claims and pays confirmed wishes a stopped process
+/// left unpaid (every process may run it: releases are conditional updates, awards keyed).
 pub async fn run_release_job(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let interval = std::time::Duration::from_secs(std::cmp::max(
         state.settings.wishes.release_interval_secs,
@@ -1201,6 +1232,9 @@ pub async fn run_release_job(state: AppState, mut stop: tokio::sync::watch::Rece
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "overdue wish claims released"),
             Err(e) => tracing::warn!(error = ?e, "wish claim release pass failed"),
+        }
+        if let Err(e) = pay_missed(&state).await {
+            tracing::warn!(error = ?e, "paying confirmed wishes failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -1417,3 +1417,40 @@ async fn a_residents_wishes_are_in_their_export_and_go_with_their_account() {
     assert!(kept.body["private"]["contact_phone"].is_null());
     assert!(!kept.body.to_string().contains("王小明"));
 }
+
+#[tokio::test]
+async fn a_confirmation_whose_payment_was_lost_is_paid_once_by_the_job() {
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    pay_per_wish(&app, &s, 12).await;
+    let v = volunteer(&app, &s, "unpaid-volunteer").await;
+    let id = published(&app, &s).await;
+    claim_and_fulfil(&app, &s, id, &v).await;
+    // As if the process stopped right after the confirmation committed.
+    let row = wish::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: wish::ActiveModel = row.into();
+    row.state = Set("confirmed".into());
+    row.confirmed_at = Set(Some(chrono::Utc::now()));
+    row.update(&app.state.db).await.unwrap();
+    assert_eq!(beans(&app, s.w.community_a, &v).await, 0);
+    let job = linli::wishes::service::pay_missed(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(job, 1);
+    assert_eq!(beans(&app, s.w.community_a, &v).await, 12);
+    assert_eq!(
+        linli::wishes::service::pay_missed(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+    step(&app, id, "confirm", &s.poster.token, json!({}))
+        .await
+        .assert_status(200);
+    assert_eq!(beans(&app, s.w.community_a, &v).await, 12);
+    books_are_right(&app).await;
+}
