@@ -194,6 +194,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         reads: Arc::new(Reads::new(std::time::Duration::from_millis(
             settings.server.read_cache_ms,
         ))),
+        accounts: Arc::default(),
         settings: Arc::new(settings),
     })
 }

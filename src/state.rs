@@ -24,4 +24,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Short-lived copies for read requests (see `reads`).
     pub reads: Arc<Reads>,
+    /// Ledger accounts known to exist (see `ledger::KnownAccounts`).
+    pub accounts: Arc<crate::points::ledger::KnownAccounts>,
 }

@@ -5,10 +5,10 @@
 //! or, if anything is refused, writes nothing.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::pagination::Keyset;
@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::auth::extract::CurrentUser;
 use crate::entities::{
-    ledger_transaction, membership, merchant, offer, pay_code, redemption, user,
+    ledger_transaction, membership, merchant, merchant_community, offer, pay_code, redemption, user,
 };
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
@@ -201,17 +201,17 @@ pub async fn redeem(
             "您不是该商户的店员",
         ));
     }
-    let shop = open_shop(state, req.merchant_id).await?;
     if req.pay_code.len() != PAY_CODE_DIGITS || !req.pay_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AppError::validation("pay_code", "付款码须为 18 位数字"));
     }
+    // The shop, and the code with whether the shop serves its community: read at once.
+    let (shop, code) = tokio::try_join!(
+        open_shop(state, req.merchant_id),
+        code_at_shop(state, req.merchant_id, &req.pay_code)
+    )?;
     let (offer, amount) = item(state, &shop, req.offer_id, req.amount).await?;
-    let code = pay_code::Entity::find()
-        .filter(pay_code::Column::CodeHash.eq(state.crypto.lookup_hash("pay-code", &req.pay_code)))
-        .one(&state.db)
-        .await?
-        .ok_or_else(code_invalid)?;
-    if !crate::merchants::service::serves(&state.db, shop.id, code.community_id).await? {
+    let code = code.ok_or_else(code_invalid)?;
+    if !code.served {
         return Err(not_served());
     }
     let request_hash = ledger::request_hash(&serde_json::json!({
@@ -233,6 +233,50 @@ pub async fn redeem(
         },
     )
     .await
+}
+
+/// A pay code as a sale needs it, and whether the shop serves the community it spends from.
+#[derive(Debug, FromQueryResult)]
+struct CodeAtShop {
+    id: i64,
+    user_id: i64,
+    community_id: i64,
+    served: bool,
+}
+
+async fn code_at_shop(
+    state: &AppState,
+    merchant_id: i64,
+    code: &str,
+) -> AppResult<Option<CodeAtShop>> {
+    let serves = Query::select()
+        .expr(Expr::val(1))
+        .from(merchant_community::Entity)
+        .and_where(
+            Expr::col((
+                merchant_community::Entity,
+                merchant_community::Column::MerchantId,
+            ))
+            .eq(merchant_id),
+        )
+        .and_where(
+            Expr::col((
+                merchant_community::Entity,
+                merchant_community::Column::CommunityId,
+            ))
+            .equals((pay_code::Entity, pay_code::Column::CommunityId)),
+        )
+        .to_owned();
+    Ok(pay_code::Entity::find()
+        .select_only()
+        .column(pay_code::Column::Id)
+        .column(pay_code::Column::UserId)
+        .column(pay_code::Column::CommunityId)
+        .expr_as(Expr::exists(serves), "served")
+        .filter(pay_code::Column::CodeHash.eq(state.crypto.lookup_hash("pay-code", code)))
+        .into_model::<CodeAtShop>()
+        .one(&state.db)
+        .await?)
 }
 
 pub struct CounterPayment {
@@ -313,8 +357,10 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
     } = &sale;
     let now = Utc::now();
     let txn = crate::db::begin_write(&state.db).await?;
-    let wallet = ledger::account(&txn, *community_id, AccountKind::Wallet, *user_id).await?;
-    let till = ledger::till_for(&txn, *community_id, shop.id, wallet.id).await?;
+    let (wallet, till) = state
+        .accounts
+        .wallet_and_till(&txn, *community_id, *user_id, shop.id)
+        .await?;
     let reason = match offer {
         Some(o) => format!("{} · {}", shop.name, o.name),
         None => format!("{} · 金豆消费", shop.name),
@@ -405,6 +451,9 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
     ledger::store_response(&txn, tx.id, &json).await?;
     ledger::apply(&txn, &tx, &new.legs).await?;
     txn.commit().await?;
+    state
+        .accounts
+        .remember(&[&new.legs[0].account, &new.legs[1].account]);
     Ok(receipt)
 }
 

@@ -87,8 +87,12 @@ pub async fn till_for(
     merchant_id: i64,
     wallet_id: i64,
 ) -> AppResult<ledger_account::Model> {
-    let shard = wallet_id.rem_euclid(TILL_SHARDS) as i32;
+    let shard = till_shard(wallet_id);
     account_shard(db, community_id, AccountKind::Merchant, merchant_id, shard).await
+}
+
+fn till_shard(wallet_id: i64) -> i32 {
+    wallet_id.rem_euclid(TILL_SHARDS) as i32
 }
 
 /// Every opened shard of a merchant's till.
@@ -148,6 +152,101 @@ async fn account_shard(
         .one(db)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("account vanished after opening")))
+}
+
+/// What names an account: community, kind, owner, shard.
+type AccountName = (i64, &'static str, i64, i32);
+
+/// Accounts known to exist, so that a hot path (a sale at the counter) can skip looking them
+/// up. An account row is never deleted and what names it never changes, so once an account
+/// is committed its id and kind stay right for the life of the process. Only accounts read
+/// in a transaction that then committed are remembered — never one a rolled-back
+/// transaction opened. The balance in a remembered row is stale and must not be read: the
+/// ledger only reads a leg's id and kind.
+pub struct KnownAccounts {
+    map: std::sync::Mutex<std::collections::HashMap<AccountName, ledger_account::Model>>,
+}
+
+/// Enough for every wallet and till of a large street; past it the map starts again.
+const KNOWN_ACCOUNTS_MAX: usize = 100_000;
+
+impl Default for KnownAccounts {
+    fn default() -> Self {
+        Self {
+            map: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl KnownAccounts {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<AccountName, ledger_account::Model>>
+    {
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, name: &AccountName) -> Option<ledger_account::Model> {
+        self.lock().get(name).cloned()
+    }
+
+    /// Call after the transaction that read these accounts has committed.
+    pub fn remember(&self, accounts: &[&ledger_account::Model]) {
+        let mut map = self.lock();
+        if map.len() + accounts.len() > KNOWN_ACCOUNTS_MAX {
+            map.clear();
+        }
+        for a in accounts {
+            if let Some(kind) = kind_name(&a.kind) {
+                map.insert((a.community_id, kind, a.owner_id, a.shard), (*a).clone());
+            }
+        }
+    }
+
+    /// A resident's wallet and the till shard a sale from it goes to: remembered, or looked
+    /// up (and opened on first use) in `db`.
+    pub async fn wallet_and_till(
+        &self,
+        db: &impl ConnectionTrait,
+        community_id: i64,
+        user_id: i64,
+        merchant_id: i64,
+    ) -> AppResult<(ledger_account::Model, ledger_account::Model)> {
+        let wallet_name = (community_id, AccountKind::Wallet.as_str(), user_id, 0);
+        let wallet = match self.get(&wallet_name) {
+            Some(w) => w,
+            None => account(db, community_id, AccountKind::Wallet, user_id).await?,
+        };
+        let shard = till_shard(wallet.id);
+        let till_name = (
+            community_id,
+            AccountKind::Merchant.as_str(),
+            merchant_id,
+            shard,
+        );
+        let till = match self.get(&till_name) {
+            Some(t) => t,
+            None => {
+                account_shard(db, community_id, AccountKind::Merchant, merchant_id, shard).await?
+            }
+        };
+        Ok((wallet, till))
+    }
+}
+
+fn kind_name(kind: &str) -> Option<&'static str> {
+    [
+        AccountKind::Wallet,
+        AccountKind::Issuing,
+        AccountKind::Merchant,
+        AccountKind::Settlement,
+        AccountKind::Expiry,
+    ]
+    .into_iter()
+    .map(AccountKind::as_str)
+    .find(|k| *k == kind)
 }
 
 /// Beans earned now expire at the end of the next calendar year (China Standard Time).
@@ -360,38 +459,39 @@ pub async fn lock_account(db: &impl ConnectionTrait, account_id: i64) -> AppResu
     Ok(())
 }
 
-/// Spends `amount` from a wallet's lots, the soonest to expire first. The wallet row is
-/// already locked by the balance update, so no other spend interleaves.
+/// Spends `amount` from a wallet's lots, the soonest to expire first, in one statement. The
+/// wallet row is already locked by the balance update, so no other spend interleaves.
+///
+/// Each lot before the one that completes the amount is emptied; that one gives what is left.
+/// If the lots hold less than the balance (which `verify` reports as a broken book), the last
+/// lot is asked for more than it has and the lots' check constraint refuses the whole sale.
 async fn take_from_lots(db: &impl ConnectionTrait, account_id: i64, amount: i64) -> AppResult<()> {
-    let lots = bean_lot::Entity::find()
-        .filter(bean_lot::Column::AccountId.eq(account_id))
-        .filter(bean_lot::Column::Remaining.gt(0))
-        .order_by_asc(bean_lot::Column::ExpiresAt)
-        .order_by_asc(bean_lot::Column::Id)
-        .all(db)
-        .await?;
-    let mut left = amount;
-    for lot in lots {
-        if left == 0 {
-            break;
-        }
-        let take = std::cmp::min(left, lot.remaining);
-        bean_lot::Entity::update_many()
-            .col_expr(
-                bean_lot::Column::Remaining,
-                Expr::col(bean_lot::Column::Remaining).sub(take),
-            )
-            .filter(bean_lot::Column::Id.eq(lot.id))
-            .exec(db)
-            .await?;
-        left -= take;
+    const SQL: &str = "UPDATE bean_lots SET remaining = bean_lots.remaining - t.take \
+        FROM (SELECT id, CAST(CASE WHEN run >= $2 OR run = total THEN $2 - (run - remaining) \
+                                   ELSE remaining END AS BIGINT) AS take \
+              FROM (SELECT id, remaining, \
+                           SUM(remaining) OVER (ORDER BY expires_at, id) AS run, \
+                           SUM(remaining) OVER () AS total \
+                    FROM bean_lots WHERE account_id = $1 AND remaining > 0) AS w \
+              WHERE run - remaining < $2) AS t \
+        WHERE bean_lots.id = t.id";
+    let backend = db.get_database_backend();
+    let taken = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            SQL,
+            [account_id.into(), amount.into()],
+        ))
+        .await;
+    match taken {
+        Ok(done) if done.rows_affected() > 0 => Ok(()),
+        Ok(_) => Err(AppError::Internal(anyhow::anyhow!(
+            "wallet {account_id}: no lots hold the {amount} beans its balance covers"
+        ))),
+        Err(e) => Err(AppError::Internal(anyhow::anyhow!(
+            "wallet {account_id}: its lots hold fewer beans than its balance: {e}"
+        ))),
     }
-    if left > 0 {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "wallet {account_id}: lots hold {left} fewer beans than its balance"
-        )));
-    }
-    Ok(())
 }
 
 /// Saves the answer given for a new transaction, so a retry gets the same one.

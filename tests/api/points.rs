@@ -329,6 +329,37 @@ async fn spending_takes_the_oldest_lots_first_and_verify_catches_tampering() {
     );
     books_are_right(&app).await;
 
+    // Lots holding less than the balance (a broken book) refuse a spend they cannot cover,
+    // and nothing is written.
+    let before = transactions(&app).await;
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE bean_lots SET remaining = 2 WHERE id = {}",
+            lots[0].id
+        ))
+        .await
+        .unwrap();
+    adjust(
+        &app,
+        a,
+        &w.admin_a.token,
+        Some("short"),
+        json!({"user_id": resident.id, "amount": -4, "reason": "扣减"}),
+    )
+    .await
+    .assert_status(500);
+    assert_eq!(transactions(&app).await, before);
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE bean_lots SET remaining = 5 WHERE id = {}",
+            lots[0].id
+        ))
+        .await
+        .unwrap();
+    books_are_right(&app).await;
+
     // Someone edits a balance behind the ledger's back: verify says so.
     let wallet = ledger_account::Entity::find()
         .filter(ledger_account::Column::Kind.eq("wallet"))
