@@ -13,6 +13,7 @@ mod m20261122_000007_merchant_reach;
 mod m20261122_000008_wishes;
 mod m20261122_000009_pair_units;
 mod m20261122_000010_wish_settings;
+mod m20261123_000011_receipt_names;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_wishes::Migration),
             Box::new(m20261122_000009_pair_units::Migration),
             Box::new(m20261122_000010_wish_settings::Migration),
+            Box::new(m20261123_000011_receipt_names::Migration),
         ]
     }
 }

@@ -98,6 +98,14 @@ fn user_session() -> RelationDef {
     session_to_user.rev()
 }
 
+fn user_grants() -> RelationDef {
+    let grant_to_user: RelationDef = role_grant::Entity::belongs_to(user::Entity)
+        .from(role_grant::Column::UserId)
+        .to(user::Column::Id)
+        .into();
+    grant_to_user.rev()
+}
+
 async fn load_current_user(req: &HttpRequest) -> AppResult<CurrentUser> {
     if let Some(found) = req.extensions().get::<CurrentUser>() {
         return Ok(found.clone());
@@ -114,20 +122,25 @@ async fn load_current_user(req: &HttpRequest) -> AppResult<CurrentUser> {
         req.extensions_mut().insert(cached.clone());
         return Ok(cached);
     }
-    // The live session with its live user, and the user's roles: two queries at once.
-    let session_user = user::Entity::find()
+    // The live session with its live user and each of the user's roles: one query, a row per
+    // role (one row with no role for a user who has none).
+    let rows = user::Entity::find()
         .join(JoinType::InnerJoin, user_session())
+        .join(JoinType::LeftJoin, user_grants())
+        .select_also(role_grant::Entity)
         .filter(auth_session::Column::Id.eq(claims.sid.clone()))
         .filter(auth_session::Column::UserId.eq(user_id))
         .filter(auth_session::Column::RevokedAt.is_null())
         .filter(user::Column::Id.eq(user_id))
         .filter(user::Column::DeletedAt.is_null())
-        .one(&state.db);
-    let grants = role_grant::Entity::find()
-        .filter(role_grant::Column::UserId.eq(user_id))
-        .all(&state.db);
-    let (user, grants) = tokio::try_join!(session_user, grants)?;
-    let user = user.ok_or_else(invalid)?;
+        .all(&state.db)
+        .await?;
+    let mut rows = rows.into_iter();
+    let (user, first) = rows.next().ok_or_else(invalid)?;
+    let grants = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, grant)| grant))
+        .collect();
     let current = CurrentUser {
         user,
         session_id: claims.sid,

@@ -21,6 +21,10 @@ pub struct Model {
     /// pay_code (staff scanned the resident's code) or counter_code (the resident scanned the
     /// shop's code and confirmed the amount).
     pub channel: String,
+    /// The shop's name at the sale (empty on rows from before it was kept).
+    pub merchant_name: Option<String>,
+    /// The offer's name at the sale, for a sale of an offer.
+    pub offer_name: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

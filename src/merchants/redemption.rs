@@ -392,7 +392,7 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
     let tx = match ledger::claim(&txn, &new).await? {
         Posted::Replay(tx) => {
             txn.rollback().await?;
-            return stored(&tx);
+            return replayed(state, &tx).await;
         }
         Posted::New(tx) => tx,
     };
@@ -429,26 +429,15 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
         reversal_transaction_id: Set(None),
         created_at: Set(now),
         channel: Set(sale.channel.as_str().to_owned()),
+        merchant_name: Set(Some(shop.name.clone())),
+        offer_name: Set(offer.as_ref().map(|o| o.name.clone())),
         ..Default::default()
     }
     .insert(&txn)
     .await?;
-    let receipt = Receipt {
-        redemption_id: row.id,
-        transaction_id: tx.id,
-        merchant_id: shop.id,
-        merchant_name: shop.name.clone(),
-        offer_id: offer.as_ref().map(|o| o.id),
-        offer_name: offer.as_ref().map(|o| o.name.clone()),
-        user_id: *user_id,
-        community_id: *community_id,
-        amount: *amount,
-        channel: sale.channel.as_str().to_owned(),
-        status: "completed".into(),
-        created_at: now,
-    };
-    let json = serde_json::to_value(&receipt).map_err(|e| AppError::Internal(e.into()))?;
-    ledger::store_response(&txn, tx.id, &json).await?;
+    // The receipt is the row as written, so a retry rebuilt from it gets the same answer.
+    let receipt = issued(&row)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("redemption {} has no names", row.id)))?;
     ledger::apply(&txn, &tx, &new.legs).await?;
     txn.commit().await?;
     state
@@ -508,11 +497,43 @@ async fn take_offer(
     Ok(())
 }
 
+/// The receipt as it was issued, from the redemption row; `None` for rows from before the
+/// row kept the names, whose receipt is the one stored with their ledger transaction.
+fn issued(r: &redemption::Model) -> Option<Receipt> {
+    Some(Receipt {
+        redemption_id: r.id,
+        transaction_id: r.transaction_id,
+        merchant_id: r.merchant_id,
+        merchant_name: r.merchant_name.clone()?,
+        offer_id: r.offer_id,
+        offer_name: r.offer_name.clone(),
+        user_id: r.user_id,
+        community_id: r.community_id,
+        amount: r.amount,
+        channel: r.channel.clone(),
+        status: "completed".into(),
+        created_at: r.created_at,
+    })
+}
+
+/// The receipt stored with a ledger transaction (redemptions made before the row kept names).
 fn stored(tx: &ledger_transaction::Model) -> AppResult<Receipt> {
     let body = tx.response.as_deref().ok_or_else(|| {
         AppError::Internal(anyhow::anyhow!("transaction {} has no receipt", tx.id))
     })?;
     serde_json::from_str(body).map_err(|e| AppError::Internal(e.into()))
+}
+
+/// The first answer again, for a retry whose key already moved beans.
+async fn replayed(state: &AppState, tx: &ledger_transaction::Model) -> AppResult<Receipt> {
+    let row = redemption::Entity::find()
+        .filter(redemption::Column::TransactionId.eq(tx.id))
+        .one(&state.db)
+        .await?;
+    match row.as_ref().and_then(issued) {
+        Some(receipt) => Ok(receipt),
+        None => stored(tx),
+    }
 }
 
 /// The receipt as it stands now, for the resident, the merchant's staff or its admins.
@@ -528,11 +549,16 @@ pub async fn receipt(
     if r.user_id != current.id() {
         crate::merchants::service::staffed(state, current, r.merchant_id).await?;
     }
-    let tx = ledger_transaction::Entity::find_by_id(r.transaction_id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    let mut receipt = stored(&tx)?;
+    let mut receipt = match issued(&r) {
+        Some(receipt) => receipt,
+        None => {
+            let tx = ledger_transaction::Entity::find_by_id(r.transaction_id)
+                .one(&state.db)
+                .await?
+                .ok_or_else(AppError::not_found)?;
+            stored(&tx)?
+        }
+    };
     receipt.status = r.status;
     Ok(receipt)
 }

@@ -3,7 +3,7 @@
 
 use linli::entities::{ledger_transaction, offer, pay_code, redemption};
 use linli::points::ledger::verify;
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -399,15 +399,31 @@ async fn retries_receipts_and_reversals() {
     let first = redeem(&app, &s.staff.token, "till-1", body.clone()).await;
     let receipt = first.assert_status(201).clone();
     // The till retries after a timeout: same receipt, nothing moved twice.
-    let again = redeem(&app, &s.staff.token, "till-1", body).await;
+    let again = redeem(&app, &s.staff.token, "till-1", body.clone()).await;
     assert_eq!(again.assert_status(201), &receipt);
     assert_eq!(balance(&app, a, &resident).await, 70);
     let id = receipt["redemption_id"].as_i64().unwrap();
 
-    // Both sides see the receipt; nobody else does.
-    app.get(&format!("/api/v1/redemptions/{id}"), &resident.token)
+    // The shop renames the offer afterwards: neither a retry's answer nor the receipt changes.
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE offers SET name = '花生油' WHERE id = {oil}"
+        ))
         .await
-        .assert_status(200);
+        .unwrap();
+    let later = redeem(&app, &s.staff.token, "till-1", body).await;
+    assert_eq!(later.assert_status(201), &receipt);
+    assert_eq!(
+        (receipt["offer_name"].as_str(), receipt["amount"].as_i64()),
+        (Some("食用油"), Some(30))
+    );
+
+    // Both sides see the receipt; nobody else does.
+    let seen = app
+        .get(&format!("/api/v1/redemptions/{id}"), &resident.token)
+        .await;
+    assert_eq!(seen.assert_status(200), &receipt);
     app.get(&format!("/api/v1/redemptions/{id}"), &s.staff.token)
         .await
         .assert_status(200);
