@@ -215,7 +215,7 @@ pub async fn redeem(
         return Err(not_served());
     }
     let request_hash = ledger::request_hash(&serde_json::json!({
-        "merchant_id": shop.id, "pay_code": req.pay_code, "offer_id": req.offer_id, "amount": amount,
+        "merchant_id": shop.id, "pay_code": req.pay_code, "offer_id": req.offer_id, "amount": req.amount,
     }));
     complete(
         state,
@@ -324,7 +324,7 @@ pub async fn pay_at_counter(
     };
     let request_hash = ledger::request_hash(&serde_json::json!({
         "merchant_id": shop.id, "scene": req.scene, "community_id": community_id,
-        "offer_id": req.offer_id, "amount": amount,
+        "offer_id": req.offer_id, "amount": req.amount,
     }));
     complete(
         state,

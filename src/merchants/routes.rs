@@ -114,7 +114,28 @@ pub struct NewOffer {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfferChange {
-    pub stock: Option<i64>,
+    pub name: Option<String>,
+    pub price: Option<i64>,
+    /// `null`: unlimited.
+    #[serde(default, deserialize_with = "crate::validate::patched")]
+    #[schema(value_type = Option<i64>)]
+    pub stock: Option<Option<i64>>,
+    /// `null`: no limit.
+    #[serde(default, deserialize_with = "crate::validate::patched")]
+    #[schema(value_type = Option<i64>)]
+    pub per_resident_limit: Option<Option<i64>>,
+    /// `null`: from now.
+    #[serde(default, deserialize_with = "crate::validate::patched")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub valid_from: Option<Option<DateTime<Utc>>>,
+    /// `null`: no end.
+    #[serde(default, deserialize_with = "crate::validate::patched")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub valid_until: Option<Option<DateTime<Utc>>>,
+    /// `null`: no photo.
+    #[serde(default, deserialize_with = "crate::validate::patched")]
+    #[schema(value_type = Option<String>)]
+    pub photo_upload_id: Option<Option<String>>,
     pub active: Option<bool>,
 }
 
@@ -378,7 +399,8 @@ pub async fn merchant_offers(
     )?))
 }
 
-/// Restocks or withdraws an offer.
+/// Changes an offer: name, price, stock, limit, validity or photo (a field left out stays as
+/// it is, `null` clears it), or withdraws it. Receipts already given keep what was sold.
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
@@ -394,7 +416,17 @@ pub async fn update_offer(
     body: Body<OfferChange>,
 ) -> AppResult<HttpResponse> {
     let b = body.into_inner();
-    let o = service::update_offer(&state, &user, path.into_inner(), b.stock, b.active).await?;
+    let change = service::OfferEdit {
+        name: b.name,
+        price: b.price,
+        stock: b.stock,
+        per_resident_limit: b.per_resident_limit,
+        valid_from: b.valid_from,
+        valid_until: b.valid_until,
+        photo_upload_id: b.photo_upload_id,
+        active: b.active,
+    };
+    let o = service::update_offer(&state, &user, path.into_inner(), change).await?;
     Ok(HttpResponse::Ok().json(offer_view(o, None)))
 }
 

@@ -351,14 +351,7 @@ pub async fn create_offer(
 ) -> AppResult<offer::Model> {
     let m = staffed(state, current, merchant_id).await?;
     let name = check_offer(&o)?;
-    if let Some(photo) = &o.photo_upload_id {
-        let upload = crate::uploads::service::metadata(state, current, photo)
-            .await
-            .map_err(|_| AppError::validation("photo_upload_id", "图片不存在"))?;
-        if upload.community_id != m.community_id {
-            return Err(AppError::validation("photo_upload_id", "图片不存在"));
-        }
-    }
+    check_photo(state, current, &m, o.photo_upload_id.as_deref()).await?;
     Ok(offer::ActiveModel {
         merchant_id: Set(m.id),
         name: Set(name),
@@ -376,30 +369,80 @@ pub async fn create_offer(
     .await?)
 }
 
-/// Restocks, reprices or withdraws an offer.
+/// What an edit of an offer changes: `None` leaves a field as it is; for the nullable ones,
+/// `Some(None)` clears it.
+#[derive(Default)]
+pub struct OfferEdit {
+    pub name: Option<String>,
+    pub price: Option<i64>,
+    pub stock: Option<Option<i64>>,
+    pub per_resident_limit: Option<Option<i64>>,
+    pub valid_from: Option<Option<DateTime<Utc>>>,
+    pub valid_until: Option<Option<DateTime<Utc>>>,
+    pub photo_upload_id: Option<Option<String>>,
+    pub active: Option<bool>,
+}
+
+/// Edits, restocks, reprices or withdraws an offer. The offer as edited is checked by the
+/// same rules as a new one. A sale already made keeps its price and name.
 pub async fn update_offer(
     state: &AppState,
     current: &CurrentUser,
     offer_id: i64,
-    stock: Option<i64>,
-    active: Option<bool>,
+    edit: OfferEdit,
 ) -> AppResult<offer::Model> {
     let found = offer::Entity::find_by_id(offer_id)
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
-    staffed(state, current, found.merchant_id).await?;
-    if stock.is_some_and(|s| !(0..=1_000_000).contains(&s)) {
-        return Err(AppError::validation("stock", "库存须在 0 到 1000000 之间"));
+    let m = staffed(state, current, found.merchant_id).await?;
+    let photo_changed = edit.photo_upload_id.is_some();
+    let next = OfferInput {
+        name: edit.name.unwrap_or_else(|| found.name.clone()),
+        price: edit.price.unwrap_or(found.price),
+        stock: edit.stock.unwrap_or(found.stock),
+        per_resident_limit: edit.per_resident_limit.unwrap_or(found.per_resident_limit),
+        valid_from: edit.valid_from.unwrap_or(found.valid_from),
+        valid_until: edit.valid_until.unwrap_or(found.valid_until),
+        photo_upload_id: edit
+            .photo_upload_id
+            .unwrap_or_else(|| found.photo_upload_id.clone()),
+    };
+    let name = check_offer(&next)?;
+    if photo_changed {
+        check_photo(state, current, &m, next.photo_upload_id.as_deref()).await?;
     }
     let mut row: offer::ActiveModel = found.into();
-    if let Some(s) = stock {
-        row.stock = Set(Some(s));
-    }
-    if let Some(a) = active {
+    row.name = Set(name);
+    row.price = Set(next.price);
+    row.stock = Set(next.stock);
+    row.per_resident_limit = Set(next.per_resident_limit);
+    row.valid_from = Set(next.valid_from);
+    row.valid_until = Set(next.valid_until);
+    row.photo_upload_id = Set(next.photo_upload_id);
+    if let Some(a) = edit.active {
         row.active = Set(a);
     }
     Ok(row.update(&state.db).await?)
+}
+
+/// An offer's photo must be an upload of the merchant's community.
+async fn check_photo(
+    state: &AppState,
+    current: &CurrentUser,
+    m: &merchant::Model,
+    photo: Option<&str>,
+) -> AppResult<()> {
+    let Some(photo) = photo else {
+        return Ok(());
+    };
+    let upload = crate::uploads::service::metadata(state, current, photo)
+        .await
+        .map_err(|_| AppError::validation("photo_upload_id", "图片不存在"))?;
+    if upload.community_id != m.community_id {
+        return Err(AppError::validation("photo_upload_id", "图片不存在"));
+    }
+    Ok(())
 }
 
 /// The offers a resident of `community_id` can use now: active offers, within their

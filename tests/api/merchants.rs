@@ -3,7 +3,7 @@
 
 use linli::entities::{ledger_transaction, offer, pay_code, redemption};
 use linli::points::ledger::verify;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -404,14 +404,16 @@ async fn retries_receipts_and_reversals() {
     assert_eq!(balance(&app, a, &resident).await, 70);
     let id = receipt["redemption_id"].as_i64().unwrap();
 
-    // The shop renames the offer afterwards: neither a retry's answer nor the receipt changes.
-    app.state
-        .db
-        .execute_unprepared(&format!(
-            "UPDATE offers SET name = '花生油' WHERE id = {oil}"
-        ))
-        .await
-        .unwrap();
+    // The shop renames and reprices the offer afterwards: neither a retry's answer nor the
+    // receipt changes.
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/offers/{oil}"),
+        Some(&s.staff.token),
+        Some(json!({"name": "花生油", "price": 40})),
+    )
+    .await
+    .assert_status(200);
     let later = redeem(&app, &s.staff.token, "till-1", body).await;
     assert_eq!(later.assert_status(201), &receipt);
     assert_eq!(
@@ -1042,4 +1044,85 @@ async fn a_street_merchant_serves_several_communities_and_settles_each() {
         );
     }
     books_are_right(&app).await;
+}
+
+async fn edit_offer(app: &TestApp, token: &str, offer: i64, body: Value) -> Reply {
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/offers/{offer}"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn staff_edit_offers_and_bad_edits_change_nothing() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let rice = new_offer(
+        &app,
+        &s,
+        json!({"name": "大米", "price": 50, "stock": 10, "per_resident_limit": 1}),
+    )
+    .await;
+    let before = offer::Entity::find_by_id(rice)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Refused, each with its field, and the offer is as it was.
+    for (body, field) in [
+        (json!({"price": 0}), "price"),
+        (json!({"name": "  "}), "name"),
+        (json!({"stock": -1}), "stock"),
+        (json!({"per_resident_limit": 0}), "per_resident_limit"),
+        (
+            json!({"valid_from": "2030-01-02T00:00:00Z", "valid_until": "2030-01-01T00:00:00Z"}),
+            "valid_until",
+        ),
+        (
+            json!({"photo_upload_id": "no-such-upload"}),
+            "photo_upload_id",
+        ),
+        (json!({"colour": "red"}), "colour"),
+    ] {
+        let reply = edit_offer(&app, &s.staff.token, rice, body.clone()).await;
+        assert_eq!(reply.status, 422, "{body}: {:?}", reply.body);
+        assert_eq!(reply.body["field"], field, "{body}");
+    }
+    let resident = funded_resident(&app, &s, "nosy", 0).await;
+    edit_offer(&app, &resident.token, rice, json!({"price": 1}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let unchanged = offer::Entity::find_by_id(rice)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged, before);
+
+    // A new name and price; `null` lifts the limit and the stock; what is left out stays.
+    let edited = edit_offer(
+        &app,
+        &s.staff.token,
+        rice,
+        json!({"name": "东北大米", "price": 45, "per_resident_limit": null, "stock": null}),
+    )
+    .await;
+    let edited = edited.assert_status(200);
+    assert_eq!(edited["name"], "东北大米");
+    assert_eq!(edited["price"], 45);
+    assert_eq!(edited["per_resident_limit"], Value::Null);
+    assert_eq!(edited["stock"], Value::Null);
+    let after = offer::Entity::find_by_id(rice)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (after.valid_from, after.valid_until, after.active),
+        (before.valid_from, before.valid_until, before.active)
+    );
 }
