@@ -54,6 +54,16 @@ pub fn https_url(field: &str, value: &str) -> AppResult<String> {
     Ok(value)
 }
 
+/// For a PATCH body's nullable field: left out, it stays as it is (`None`); `null` clears it
+/// (`Some(None)`); a value sets it (`Some(Some(v))`). Use with `#[serde(default)]`.
+pub fn patched<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,14 +77,4 @@ mod tests {
         assert!(https_url("avatar_url", "http://x").is_err());
         assert!(https_url("avatar_url", "https://img.example/a.png").is_ok());
     }
-}
-
-/// For a PATCH body's nullable field: left out, it stays as it is (`None`); `null` clears it
-/// (`Some(None)`); a value sets it (`Some(Some(v))`). Use with `#[serde(default)]`.
-pub fn patched<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
