@@ -175,8 +175,7 @@ async fn item(
 /// One sale, however it was started: who pays from which community's wallet, for what.
 struct Sale<'a> {
     shop: &'a merchant::Model,
-    user_id: i64,
-    community_id: i64,
+    payer: Payer,
     offer: Option<offer::Model>,
     amount: i64,
     key: String,
@@ -184,8 +183,14 @@ struct Sale<'a> {
     /// The staff member who scanned, or the resident who paid at the counter code.
     actor: i64,
     channel: Channel,
-    /// The pay code this sale uses up.
-    pay_code_id: Option<i64>,
+}
+
+/// Whose wallet pays.
+enum Payer {
+    /// The resident who confirmed at the counter code, from this community's wallet.
+    Resident { user_id: i64, community_id: i64 },
+    /// Whoever the scanned pay code (by its look-up hash) belongs to; the sale uses it up.
+    PayCode { hash: String },
 }
 
 /// Staff scan a resident's pay code.
@@ -204,16 +209,8 @@ pub async fn redeem(
     if req.pay_code.len() != PAY_CODE_DIGITS || !req.pay_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AppError::validation("pay_code", "付款码须为 18 位数字"));
     }
-    // The shop, and the code with whether the shop serves its community: read at once.
-    let (shop, code) = tokio::try_join!(
-        open_shop(state, req.merchant_id),
-        code_at_shop(state, req.merchant_id, &req.pay_code)
-    )?;
+    let shop = open_shop(state, req.merchant_id).await?;
     let (offer, amount) = item(state, &shop, req.offer_id, req.amount).await?;
-    let code = code.ok_or_else(code_invalid)?;
-    if !code.served {
-        return Err(not_served());
-    }
     let request_hash = ledger::request_hash(&serde_json::json!({
         "merchant_id": shop.id, "pay_code": req.pay_code, "offer_id": req.offer_id, "amount": req.amount,
     }));
@@ -221,35 +218,31 @@ pub async fn redeem(
         state,
         Sale {
             shop: &shop,
-            user_id: code.user_id,
-            community_id: code.community_id,
+            payer: Payer::PayCode {
+                hash: state.crypto.lookup_hash("pay-code", &req.pay_code),
+            },
             offer,
             amount,
             key: format!("redeem:{}:{client_key}", shop.id),
             request_hash,
             actor: staff.id(),
             channel: Channel::PayCode,
-            pay_code_id: Some(code.id),
         },
     )
     .await
 }
 
-/// A pay code as a sale needs it, and whether the shop serves the community it spends from.
+/// Whose a pay code is, and whether the shop serves the community it spends from.
 #[derive(Debug, FromQueryResult)]
 struct CodeAtShop {
-    id: i64,
     user_id: i64,
     community_id: i64,
     served: bool,
 }
 
-async fn code_at_shop(
-    state: &AppState,
-    merchant_id: i64,
-    code: &str,
-) -> AppResult<Option<CodeAtShop>> {
-    let serves = Query::select()
+/// Whether `merchant_id` serves the community of the pay code row in the outer query.
+fn serves_code_community(merchant_id: i64) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
         .expr(Expr::val(1))
         .from(merchant_community::Entity)
         .and_where(
@@ -266,16 +259,43 @@ async fn code_at_shop(
             ))
             .equals((pay_code::Entity, pay_code::Column::CommunityId)),
         )
-        .to_owned();
+        .to_owned()
+}
+
+/// Uses up a live pay code of a community the shop serves, in the sale's transaction: one
+/// statement that also says whose it is. `None` if it is unknown, used, expired or from a
+/// community the shop does not serve.
+async fn use_pay_code(
+    txn: &DatabaseTransaction,
+    merchant_id: i64,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<pay_code::Model>> {
+    let mut used = pay_code::Entity::update_many()
+        .col_expr(pay_code::Column::UsedAt, Expr::value(now))
+        .filter(pay_code::Column::CodeHash.eq(hash))
+        .filter(pay_code::Column::UsedAt.is_null())
+        .filter(pay_code::Column::ExpiresAt.gt(now))
+        .filter(Expr::exists(serves_code_community(merchant_id)))
+        .exec_with_returning(txn)
+        .await?;
+    Ok(used.pop())
+}
+
+/// A pay code, and whether the shop serves its community, whatever its state.
+async fn code_at_shop(
+    txn: &DatabaseTransaction,
+    merchant_id: i64,
+    hash: &str,
+) -> AppResult<Option<CodeAtShop>> {
     Ok(pay_code::Entity::find()
         .select_only()
-        .column(pay_code::Column::Id)
         .column(pay_code::Column::UserId)
         .column(pay_code::Column::CommunityId)
-        .expr_as(Expr::exists(serves), "served")
-        .filter(pay_code::Column::CodeHash.eq(state.crypto.lookup_hash("pay-code", code)))
+        .expr_as(Expr::exists(serves_code_community(merchant_id)), "served")
+        .filter(pay_code::Column::CodeHash.eq(hash))
         .into_model::<CodeAtShop>()
-        .one(&state.db)
+        .one(txn)
         .await?)
 }
 
@@ -330,15 +350,16 @@ pub async fn pay_at_counter(
         state,
         Sale {
             shop: &shop,
-            user_id: resident.id(),
-            community_id,
+            payer: Payer::Resident {
+                user_id: resident.id(),
+                community_id,
+            },
             offer,
             amount,
             key: format!("counter:{}:{client_key}", resident.id()),
             request_hash,
             actor: resident.id(),
             channel: Channel::CounterCode,
-            pay_code_id: None,
         },
     )
     .await
@@ -349,24 +370,43 @@ pub async fn pay_at_counter(
 async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
     let Sale {
         shop,
-        user_id,
-        community_id,
         offer,
         amount,
         ..
     } = &sale;
     let now = Utc::now();
     let txn = crate::db::begin_write(&state.db).await?;
+    // Whose wallet pays. A pay code is used up first, in the statement that reads it; if it
+    // cannot be (used, expired, unknown), it is read as it is, and the claim below tells a
+    // retry of the sale that used it (its receipt again) from a stale code (refused).
+    let (user_id, community_id, code_ok) = match &sale.payer {
+        Payer::Resident {
+            user_id,
+            community_id,
+        } => (*user_id, *community_id, true),
+        Payer::PayCode { hash } => match use_pay_code(&txn, shop.id, hash, now).await? {
+            Some(code) => (code.user_id, code.community_id, true),
+            None => {
+                let code = code_at_shop(&txn, shop.id, hash)
+                    .await?
+                    .ok_or_else(code_invalid)?;
+                if !code.served {
+                    return Err(not_served());
+                }
+                (code.user_id, code.community_id, false)
+            }
+        },
+    };
     let (wallet, till) = state
         .accounts
-        .wallet_and_till(&txn, *community_id, *user_id, shop.id)
+        .wallet_and_till(&txn, community_id, user_id, shop.id)
         .await?;
     let reason = match offer {
         Some(o) => format!("{} · {}", shop.name, o.name),
         None => format!("{} · 金豆消费", shop.name),
     };
     let new = NewTransaction {
-        community_id: *community_id,
+        community_id: community_id,
         kind: TxKind::Redemption,
         key: &sale.key,
         request_hash: sale.request_hash.clone(),
@@ -396,32 +436,23 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
         }
         Posted::New(tx) => tx,
     };
+    if !code_ok {
+        return Err(code_invalid());
+    }
     if offer.is_some() {
         // An offer's stock row is shared, and a reversal takes the wallet before it: take the
         // wallet first here too, which also counts this resident's redemptions one at a time.
         // A sale by amount touches no shared row before its debit locks the wallet.
         ledger::lock_account(&txn, new.legs[0].account.id).await?;
     }
-    if let Some(code_id) = sale.pay_code_id {
-        let used = pay_code::Entity::update_many()
-            .col_expr(pay_code::Column::UsedAt, Expr::value(now))
-            .filter(pay_code::Column::Id.eq(code_id))
-            .filter(pay_code::Column::UsedAt.is_null())
-            .filter(pay_code::Column::ExpiresAt.gt(now))
-            .exec(&txn)
-            .await?;
-        if used.rows_affected != 1 {
-            return Err(code_invalid());
-        }
-    }
     if let Some(o) = offer {
-        take_offer(&txn, o, *user_id, now).await?;
+        take_offer(&txn, o, user_id, now).await?;
     }
     let row = redemption::ActiveModel {
         merchant_id: Set(shop.id),
         offer_id: Set(offer.as_ref().map(|o| o.id)),
-        user_id: Set(*user_id),
-        community_id: Set(*community_id),
+        user_id: Set(user_id),
+        community_id: Set(community_id),
         amount: Set(*amount),
         staff_id: Set(sale.actor),
         transaction_id: Set(tx.id),

@@ -170,6 +170,29 @@ async fn two_hundred_redemptions_race_for_one_hundred_beans() {
 }
 
 #[tokio::test]
+async fn one_pay_code_scanned_at_twenty_tills_at_once_pays_once() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let resident = funded_resident(&app, &s, "scanned", 100).await;
+    let code = pay_code_for(&app, s.w.community_a, &resident).await;
+    let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 10});
+    let shots = (0..20)
+        .map(|i| {
+            (
+                "/api/v1/merchant/redemptions".to_owned(),
+                Some(format!("till-{i}")),
+                body.clone(),
+            )
+        })
+        .collect();
+    let replies = app.post_all(&s.staff.token, shots).await;
+    assert_eq!(wins(&replies, 201, 410, "PAY_CODE_INVALID"), 1);
+    assert_eq!(balance(&app, s.w.community_a, &resident).await, 90);
+    assert_eq!(tx_count(&app).await, 2);
+    books_are_right(&app).await;
+}
+
+#[tokio::test]
 async fn forty_buyers_race_for_five_in_stock() {
     let app = spawn_app().await;
     let s = shop(&app).await;
