@@ -406,7 +406,7 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
         None => format!("{} · 金豆消费", shop.name),
     };
     let new = NewTransaction {
-        community_id: community_id,
+        community_id,
         kind: TxKind::Redemption,
         key: &sale.key,
         request_hash: sale.request_hash.clone(),
