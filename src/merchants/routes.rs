@@ -687,12 +687,12 @@ pub async fn reverse(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatementFormat {
-    /// json (default) or csv.
+    /// json (default), csv or xlsx.
     pub format: Option<String>,
 }
 
 /// A merchant's monthly statement (对账单): per offer and per day, reversals, beans to settle
-/// (its staff and admins). `?format=csv` for the spreadsheet.
+/// (its staff and admins). `?format=csv` or `?format=xlsx` for a spreadsheet.
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
@@ -721,9 +721,16 @@ pub async fn get_statement(
                 format!("attachment; filename=\"statement-{merchant_id}-{month}.csv\""),
             ))
             .body(settlement::to_csv(&s))),
+        Some("xlsx") => Ok(HttpResponse::Ok()
+            .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            .insert_header((
+                "Content-Disposition",
+                format!("attachment; filename=\"statement-{merchant_id}-{month}.xlsx\""),
+            ))
+            .body(settlement::to_xlsx(&s).map_err(crate::error::AppError::Internal)?)),
         Some(_) => Err(crate::error::AppError::invalid_parameter(
             "format",
-            "format 须为 json 或 csv",
+            "format 须为 json、csv 或 xlsx",
         )),
     }
 }

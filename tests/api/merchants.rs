@@ -639,6 +639,41 @@ async fn monthly_statements_match_the_ledger_and_settle_once() {
     assert!(text.contains("\"茶叶, 一级\",2,50"), "{text}");
     assert!(text.contains("应结算金豆,57"));
 
+    // The same statement as an Excel workbook: its text cells hold the offer names.
+    let xlsx = app
+        .http
+        .get(format!("{}{url}?format=xlsx", app.address))
+        .bearer_auth(&s.staff.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        xlsx.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let bytes = xlsx.bytes().await.unwrap();
+    let mut book = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut strings = String::new();
+    std::io::Read::read_to_string(
+        &mut book.by_name("xl/sharedStrings.xml").unwrap(),
+        &mut strings,
+    )
+    .unwrap();
+    assert!(
+        strings.contains("茶叶, 一级") && strings.contains("应结算金豆"),
+        "{strings}"
+    );
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(
+        &mut book.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut sheet,
+    )
+    .unwrap();
+    assert!(sheet.contains("<v>57</v>"), "{sheet}");
+    app.get(&format!("{url}?format=pdf"), &s.staff.token)
+        .await
+        .assert_error(400, "INVALID_PARAMETER");
+
     // Staff cannot settle; the admin can, once; the current month cannot be settled yet.
     app.post(&format!("{url}/settle"), &s.staff.token, json!({}))
         .await
