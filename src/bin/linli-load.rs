@@ -41,6 +41,11 @@ struct Args {
     /// Wishes in the database for the wall scenario, spread over 500 communities.
     #[arg(long, default_value_t = 100_000)]
     wishes: usize,
+    /// After the redemption scenario, write here a pgbench script that runs a redemption's
+    /// statements against the same database, to compare with what PostgreSQL itself sustains:
+    /// `pgbench -n -M prepared -c 64 -j 2 -T 15 -f <script> <database>`.
+    #[arg(long)]
+    pgbench_script: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -379,7 +384,7 @@ async fn main() -> anyhow::Result<()> {
             json!({}),
         )
         .await?;
-    let (staff, _) = api.login(&format!("load-staff-{run}")).await?;
+    let (staff, staff_id) = api.login(&format!("load-staff-{run}")).await?;
     api.post(
         "/api/v1/merchant/staff/join",
         Some(&staff),
@@ -486,6 +491,11 @@ async fn main() -> anyhow::Result<()> {
     trivial.report();
     redemptions.report();
 
+    if let Some(path) = &args.pgbench_script {
+        let script = pgbench_script(&state, community, merchant, staff_id).await?;
+        std::fs::write(path, script)?;
+        println!("pgbench script written to {}", path.display());
+    }
     let problems = linli::points::ledger::verify(&state.db).await?;
     if problems.is_empty() {
         println!("ledger verify: ok");
@@ -496,4 +506,73 @@ async fn main() -> anyhow::Result<()> {
         }
         anyhow::bail!("ledger verify found {} problem(s)", problems.len())
     }
+}
+
+/// A pgbench script of one redemption's statements — the signed-in user with their roles, the
+/// shop, then the sale's transaction as the server runs it — with the ids of the database the
+/// run set up: random residents' wallets, their till shards and unused pay codes.
+async fn pgbench_script(
+    state: &linli::state::AppState,
+    community: i64,
+    merchant: i64,
+    staff_id: i64,
+) -> anyhow::Result<String> {
+    use linli::entities::{auth_session, ledger_account};
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let session = auth_session::Entity::find()
+        .filter(auth_session::Column::UserId.eq(staff_id))
+        .order_by_desc(auth_session::Column::CreatedAt)
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the cashier has no session"))?;
+    let accounts = ledger_account::Entity::find()
+        .filter(ledger_account::Column::CommunityId.eq(community))
+        .all(&state.db)
+        .await?;
+    let wallets: Vec<i64> = accounts
+        .iter()
+        .filter(|a| a.kind == "wallet")
+        .map(|a| a.id)
+        .collect();
+    let till_case = accounts
+        .iter()
+        .filter(|a| a.kind == "merchant" && a.owner_id == merchant)
+        .map(|a| format!("when :s = {} then {}", a.shard, a.id))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let codes = pay_code::Entity::find()
+        .filter(pay_code::Column::CommunityId.eq(community))
+        .filter(pay_code::Column::UsedAt.is_null())
+        .order_by_asc(pay_code::Column::Id)
+        .all(&state.db)
+        .await?;
+    let (Some(first_wallet), Some(last_wallet)) = (wallets.iter().min(), wallets.iter().max())
+    else {
+        anyhow::bail!("no wallets");
+    };
+    let (Some(first_code), Some(last_code)) = (codes.first(), codes.last()) else {
+        anyhow::bail!("no unused pay codes");
+    };
+    let (first_code, last_code) = (first_code.id, last_code.id);
+    let shards = linli::points::ledger::TILL_SHARDS;
+    Ok(format!(
+        r#"\set w random({first_wallet}, {last_wallet})
+\set s :w % {shards}
+\set t case {till_case} else 0 end
+\set c random({first_code}, {last_code})
+\set k random(1, 1000000000000)
+SELECT u.*, g.* FROM users u JOIN auth_sessions s ON s.user_id = u.id LEFT JOIN role_grants g ON g.user_id = u.id WHERE s.id = '{session}' AND s.user_id = {staff_id} AND s.revoked_at IS NULL AND u.id = {staff_id} AND u.deleted_at IS NULL;
+SELECT * FROM merchants WHERE id = {merchant};
+BEGIN;
+UPDATE pay_codes SET used_at = now() WHERE id = :c AND used_at IS NULL AND expires_at > now() AND EXISTS (SELECT 1 FROM merchant_communities mc WHERE mc.merchant_id = {merchant} AND mc.community_id = pay_codes.community_id) RETURNING *;
+INSERT INTO ledger_transactions (community_id, kind, idempotency_key, request_hash, reason, ref_type, ref_id, created_by, created_at) VALUES ({community}, 'redemption', 'pgbench:' || :k || ':' || :client_id, 'pgbench', 'pgbench', 'merchant', {merchant}, {staff_id}, now()) ON CONFLICT DO NOTHING RETURNING id AS tx \gset
+INSERT INTO redemptions (merchant_id, user_id, community_id, amount, staff_id, transaction_id, status, created_at, channel, merchant_name) VALUES ({merchant}, :w, {community}, 1, {staff_id}, :tx, 'completed', now(), 'pay_code', 'pgbench') RETURNING *;
+UPDATE ledger_accounts SET balance = balance - 1 WHERE id = :w AND balance >= 1;
+INSERT INTO ledger_postings (transaction_id, account_id, amount, created_at) VALUES (:tx, :w, -1, now()), (:tx, :t, 1, now());
+UPDATE bean_lots SET remaining = bean_lots.remaining - t.take FROM (SELECT id, CAST(CASE WHEN run >= 1 OR run = total THEN 1 - (run - remaining) ELSE remaining END AS BIGINT) AS take FROM (SELECT id, remaining, SUM(remaining) OVER (ORDER BY expires_at, id) AS run, SUM(remaining) OVER () AS total FROM bean_lots WHERE account_id = :w AND remaining > 0) AS w WHERE run - remaining < 1) AS t WHERE bean_lots.id = t.id;
+UPDATE ledger_accounts SET balance = balance + 1 WHERE id = :t;
+COMMIT;
+"#,
+        session = session.id,
+    ))
 }
