@@ -131,20 +131,6 @@ pub async fn served_many(
     Ok(out)
 }
 
-/// Whether the merchant accepts beans of `community_id`.
-pub async fn serves(
-    db: &impl ConnectionTrait,
-    merchant_id: i64,
-    community_id: i64,
-) -> AppResult<bool> {
-    Ok(
-        merchant_community::Entity::find_by_id((merchant_id, community_id))
-            .one(db)
-            .await?
-            .is_some(),
-    )
-}
-
 /// Merchants serving `community_id`, by id.
 fn serving(community_id: i64) -> sea_orm::sea_query::SelectStatement {
     sea_orm::sea_query::Query::select()

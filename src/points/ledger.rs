@@ -286,7 +286,8 @@ pub struct NewTransaction<'a> {
 }
 
 pub enum Posted {
-    /// Beans moved; the caller stores its answer with [`store_response`] before committing.
+    /// Beans moved; the caller keeps its answer (with [`store_response`], or in its own
+    /// rows) before committing, so a retry gets it again.
     New(ledger_transaction::Model),
     /// This key already moved beans: here is that transaction (its stored answer included).
     Replay(ledger_transaction::Model),
