@@ -1184,3 +1184,54 @@ async fn staff_edit_offers_and_bad_edits_change_nothing() {
         (before.valid_from, before.valid_until, before.active)
     );
 }
+
+#[tokio::test]
+async fn a_refused_first_sale_leaves_no_account_behind_for_the_next() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let a = s.w.community_a;
+    let newcomer = funded_resident(&app, &s, "newcomer", 0).await;
+    let accounts = || async {
+        linli::entities::ledger_account::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap()
+    };
+    let before = accounts().await;
+    // No wallet yet: the sale opens the wallet and a till shard, is refused, and rolls back.
+    let code = pay_code_for(&app, a, &newcomer).await;
+    redeem(
+        &app,
+        &s.staff.token,
+        "first",
+        json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 10}),
+    )
+    .await
+    .assert_error(409, "INSUFFICIENT_BEANS");
+    assert_eq!(accounts().await, before);
+    // Funded later, the resident pays: the accounts that rolled back were not remembered.
+    let res = app
+        .http
+        .post(format!(
+            "{}/api/v1/communities/{a}/points/adjustments",
+            app.address
+        ))
+        .bearer_auth(&s.w.admin_a.token)
+        .header("Idempotency-Key", "fund-newcomer")
+        .json(&json!({"user_id": newcomer.id, "amount": 50, "reason": "志愿服务奖励"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let code = pay_code_for(&app, a, &newcomer).await;
+    redeem(
+        &app,
+        &s.staff.token,
+        "second",
+        json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 10}),
+    )
+    .await
+    .assert_status(201);
+    assert_eq!(balance(&app, a, &newcomer).await, 40);
+    books_are_right(&app).await;
+}
