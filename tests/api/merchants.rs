@@ -63,21 +63,26 @@ async fn funded_resident(app: &TestApp, s: &Shop, name: &str, beans: i64) -> Tes
     let r = app.login(name).await;
     verified_resident(app, &r, s.w.community_a, &s.w.admin_a).await;
     if beans > 0 {
-        let res = app
-            .http
-            .post(format!(
-                "{}/api/v1/communities/{}/points/adjustments",
-                app.address, s.w.community_a
-            ))
-            .bearer_auth(&s.w.admin_a.token)
-            .header("Idempotency-Key", format!("fund-{name}"))
-            .json(&json!({"user_id": r.id, "amount": beans, "reason": "志愿服务奖励"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        fund(app, s, &r, beans, &format!("fund-{name}")).await;
     }
     r
+}
+
+/// The community admin awards `beans` to the resident's wallet in community A.
+async fn fund(app: &TestApp, s: &Shop, resident: &TestUser, beans: i64, key: &str) {
+    let res = app
+        .http
+        .post(format!(
+            "{}/api/v1/communities/{}/points/adjustments",
+            app.address, s.w.community_a
+        ))
+        .bearer_auth(&s.w.admin_a.token)
+        .header("Idempotency-Key", key)
+        .json(&json!({"user_id": resident.id, "amount": beans, "reason": "志愿服务奖励"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
 }
 
 async fn pay_code_for(app: &TestApp, community: i64, user: &TestUser) -> String {
@@ -1210,19 +1215,7 @@ async fn a_refused_first_sale_leaves_no_account_behind_for_the_next() {
     .assert_error(409, "INSUFFICIENT_BEANS");
     assert_eq!(accounts().await, before);
     // Funded later, the resident pays: the accounts that rolled back were not remembered.
-    let res = app
-        .http
-        .post(format!(
-            "{}/api/v1/communities/{a}/points/adjustments",
-            app.address
-        ))
-        .bearer_auth(&s.w.admin_a.token)
-        .header("Idempotency-Key", "fund-newcomer")
-        .json(&json!({"user_id": newcomer.id, "amount": 50, "reason": "志愿服务奖励"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    fund(&app, &s, &newcomer, 50, "fund-newcomer").await;
     let code = pay_code_for(&app, a, &newcomer).await;
     redeem(
         &app,
