@@ -383,6 +383,7 @@ pub async fn update_offer(
         .ok_or_else(AppError::not_found)?;
     let m = staffed(state, current, found.merchant_id).await?;
     let photo_changed = edit.photo_upload_id.is_some();
+    let name_changed = edit.name.is_some();
     let next = OfferInput {
         name: edit.name.unwrap_or_else(|| found.name.clone()),
         price: edit.price.unwrap_or(found.price),
@@ -398,16 +399,35 @@ pub async fn update_offer(
     if photo_changed {
         check_photo(state, current, &m, next.photo_upload_id.as_deref()).await?;
     }
-    let mut row: offer::ActiveModel = found.into();
-    row.name = Set(name);
-    row.price = Set(next.price);
-    row.stock = Set(next.stock);
-    row.per_resident_limit = Set(next.per_resident_limit);
-    row.valid_from = Set(next.valid_from);
-    row.valid_until = Set(next.valid_until);
-    row.photo_upload_id = Set(next.photo_upload_id);
+    // Only the fields the edit names are written: stock in particular is taken by sales in
+    // the meantime, and writing back the value read here would return what they took.
+    let mut row: offer::ActiveModel = found.clone().into();
+    if name_changed {
+        row.name = Set(name);
+    }
+    if edit.price.is_some() {
+        row.price = Set(next.price);
+    }
+    if edit.stock.is_some() {
+        row.stock = Set(next.stock);
+    }
+    if edit.per_resident_limit.is_some() {
+        row.per_resident_limit = Set(next.per_resident_limit);
+    }
+    if edit.valid_from.is_some() {
+        row.valid_from = Set(next.valid_from);
+    }
+    if edit.valid_until.is_some() {
+        row.valid_until = Set(next.valid_until);
+    }
+    if photo_changed {
+        row.photo_upload_id = Set(next.photo_upload_id);
+    }
     if let Some(a) = edit.active {
         row.active = Set(a);
+    }
+    if !row.is_changed() {
+        return Ok(found);
     }
     Ok(row.update(&state.db).await?)
 }

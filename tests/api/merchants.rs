@@ -226,7 +226,22 @@ async fn forty_buyers_race_for_five_in_stock() {
             )
         })
         .collect();
+    // Meanwhile the shop renames the offer again and again: an edit that names no stock
+    // must not write back the stock it read.
+    let renames: Vec<_> = (0..20)
+        .map(|i| {
+            let req = app
+                .http
+                .patch(format!("{}/api/v1/offers/{offer_id}", app.address))
+                .bearer_auth(&s.staff.token)
+                .json(&json!({"name": format!("大米 5kg · {i}")}));
+            tokio::spawn(async move { req.send().await.expect("rename sent").status() })
+        })
+        .collect();
     let replies = app.post_all(&s.staff.token, shots).await;
+    for rename in renames {
+        assert_eq!(rename.await.unwrap(), 200);
+    }
     let won = wins(&replies, 201, 409, "OUT_OF_STOCK");
     assert_eq!(won, 5);
     let left = offer::Entity::find_by_id(offer_id)
