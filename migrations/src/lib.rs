@@ -14,6 +14,7 @@ mod m20261122_000008_wishes;
 mod m20261122_000009_pair_units;
 mod m20261122_000010_wish_settings;
 mod m20261123_000011_receipt_names;
+mod m20261123_000012_sale_function;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_pair_units::Migration),
             Box::new(m20261122_000010_wish_settings::Migration),
             Box::new(m20261123_000011_receipt_names::Migration),
+            Box::new(m20261123_000012_sale_function::Migration),
         ]
     }
 }

@@ -426,7 +426,7 @@ async fn main() -> anyhow::Result<()> {
         residents.push(id);
     }
     // Pay codes, made ahead so the measured phase is redemptions only.
-    let per_resident = (4000 * seconds as usize / args.residents).max(20);
+    let per_resident = (12_000 * seconds as usize / args.residents).max(20);
     println!("issuing {} pay codes…", per_resident * residents.len());
     let expires = Utc::now() + chrono::Duration::minutes(30);
     let mut codes = Vec::new();
@@ -508,70 +508,41 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// A pgbench script of one redemption's statements — the signed-in user with their roles, the
-/// shop, then the sale's transaction as the server runs it — with the ids of the database the
-/// run set up: random residents' wallets, their till shards and unused pay codes.
+/// A pgbench script of what the server sends PostgreSQL for one redemption — the signed-in
+/// user with their roles, then the sale as one call to `linli_sale` — with the ids of the
+/// database the run set up. Each sale takes the next unused pay code, dealt out by a table and
+/// a sequence this creates in that database, so no two pgbench clients scan the same code.
 async fn pgbench_script(
     state: &linli::state::AppState,
     community: i64,
     merchant: i64,
     staff_id: i64,
 ) -> anyhow::Result<String> {
-    use linli::entities::{auth_session, ledger_account};
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    use linli::entities::auth_session;
+    use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder};
     let session = auth_session::Entity::find()
         .filter(auth_session::Column::UserId.eq(staff_id))
         .order_by_desc(auth_session::Column::CreatedAt)
         .one(&state.db)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the cashier has no session"))?;
-    let accounts = ledger_account::Entity::find()
-        .filter(ledger_account::Column::CommunityId.eq(community))
-        .all(&state.db)
+    // The unused pay codes in random order (so consecutive sales spend from random wallets),
+    // numbered for the sequence to deal out.
+    state
+        .db
+        .execute_unprepared(&format!(
+            "DROP TABLE IF EXISTS pgbench_pay_codes; DROP SEQUENCE IF EXISTS pgbench_pay_code; \
+             CREATE TABLE pgbench_pay_codes AS SELECT row_number() OVER (ORDER BY random()) AS n, \
+               code_hash FROM pay_codes WHERE community_id = {community} AND used_at IS NULL; \
+             ALTER TABLE pgbench_pay_codes ADD PRIMARY KEY (n); \
+             CREATE SEQUENCE pgbench_pay_code"
+        ))
         .await?;
-    let wallets: Vec<i64> = accounts
-        .iter()
-        .filter(|a| a.kind == "wallet")
-        .map(|a| a.id)
-        .collect();
-    let till_case = accounts
-        .iter()
-        .filter(|a| a.kind == "merchant" && a.owner_id == merchant)
-        .map(|a| format!("when :s = {} then {}", a.shard, a.id))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let codes = pay_code::Entity::find()
-        .filter(pay_code::Column::CommunityId.eq(community))
-        .filter(pay_code::Column::UsedAt.is_null())
-        .order_by_asc(pay_code::Column::Id)
-        .all(&state.db)
-        .await?;
-    let (Some(first_wallet), Some(last_wallet)) = (wallets.iter().min(), wallets.iter().max())
-    else {
-        anyhow::bail!("no wallets");
-    };
-    let (Some(first_code), Some(last_code)) = (codes.first(), codes.last()) else {
-        anyhow::bail!("no unused pay codes");
-    };
-    let (first_code, last_code) = (first_code.id, last_code.id);
     let shards = linli::points::ledger::TILL_SHARDS;
     Ok(format!(
-        r#"\set w random({first_wallet}, {last_wallet})
-\set s :w % {shards}
-\set t case {till_case} else 0 end
-\set c random({first_code}, {last_code})
-\set k random(1, 1000000000000)
+        r#"\set k random(1, 1000000000000)
 SELECT u.*, g.* FROM users u JOIN auth_sessions s ON s.user_id = u.id LEFT JOIN role_grants g ON g.user_id = u.id WHERE s.id = '{session}' AND s.user_id = {staff_id} AND s.revoked_at IS NULL AND u.id = {staff_id} AND u.deleted_at IS NULL;
-SELECT * FROM merchants WHERE id = {merchant};
-BEGIN;
-UPDATE pay_codes SET used_at = now() WHERE id = :c AND used_at IS NULL AND expires_at > now() AND EXISTS (SELECT 1 FROM merchant_communities mc WHERE mc.merchant_id = {merchant} AND mc.community_id = pay_codes.community_id) RETURNING *;
-INSERT INTO ledger_transactions (community_id, kind, idempotency_key, request_hash, reason, ref_type, ref_id, created_by, created_at) VALUES ({community}, 'redemption', 'pgbench:' || :k || ':' || :client_id, 'pgbench', 'pgbench', 'merchant', {merchant}, {staff_id}, now()) ON CONFLICT DO NOTHING RETURNING id AS tx \gset
-INSERT INTO redemptions (merchant_id, user_id, community_id, amount, staff_id, transaction_id, status, created_at, channel, merchant_name) VALUES ({merchant}, :w, {community}, 1, {staff_id}, :tx, 'completed', now(), 'pay_code', 'pgbench') RETURNING *;
-UPDATE ledger_accounts SET balance = balance - 1 WHERE id = :w AND balance >= 1;
-INSERT INTO ledger_postings (transaction_id, account_id, amount, created_at) VALUES (:tx, :w, -1, now()), (:tx, :t, 1, now());
-UPDATE bean_lots SET remaining = bean_lots.remaining - t.take FROM (SELECT id, CAST(CASE WHEN run >= 1 OR run = total THEN 1 - (run - remaining) ELSE remaining END AS BIGINT) AS take FROM (SELECT id, remaining, SUM(remaining) OVER (ORDER BY expires_at, id) AS run, SUM(remaining) OVER () AS total FROM bean_lots WHERE account_id = :w AND remaining > 0) AS w WHERE run - remaining < 1) AS t WHERE bean_lots.id = t.id;
-UPDATE ledger_accounts SET balance = balance + 1 WHERE id = :t;
-COMMIT;
+SELECT * FROM linli_sale({merchant}, (SELECT code_hash FROM pgbench_pay_codes WHERE n = (SELECT nextval('pgbench_pay_code'))), NULL, NULL, NULL, 1, 'pgbench:' || :k || ':' || :client_id, 'pgbench', {staff_id}, 'pay_code', now(), {shards});
 "#,
         session = session.id,
     ))

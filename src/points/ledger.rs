@@ -293,8 +293,16 @@ pub enum Posted {
     Replay(ledger_transaction::Model),
 }
 
-fn insufficient() -> AppError {
+pub fn insufficient() -> AppError {
     AppError::new(ErrorCode::InsufficientBeans, "金豆余额不足")
+}
+
+/// The key was used for a different request.
+pub fn key_reused() -> AppError {
+    AppError::new(
+        ErrorCode::IdempotencyKeyReused,
+        "该请求编号已用于另一笔不同的操作",
+    )
 }
 
 fn check_balanced(legs: &[Leg]) -> AppResult<()> {
@@ -362,10 +370,7 @@ pub async fn claim(db: &impl ConnectionTrait, new: &NewTransaction<'_>) -> AppRe
                 .await?
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("transaction vanished")))?;
             if tx.request_hash != new.request_hash {
-                return Err(AppError::new(
-                    ErrorCode::IdempotencyKeyReused,
-                    "该请求编号已用于另一笔不同的操作",
-                ));
+                return Err(key_reused());
             }
             Ok(Posted::Replay(tx))
         }

@@ -1243,3 +1243,46 @@ async fn a_refused_first_sale_leaves_no_account_behind_for_the_next() {
     assert_eq!(balance(&app, a, &newcomer).await, 40);
     books_are_right(&app).await;
 }
+
+#[tokio::test]
+async fn a_retry_of_a_sale_from_before_receipts_kept_names_gets_its_stored_receipt() {
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let a = s.w.community_a;
+    let resident = funded_resident(&app, &s, "longtime", 100).await;
+    let code = pay_code_for(&app, a, &resident).await;
+    let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 25});
+    let first = redeem(&app, &s.staff.token, "till-old", body.clone()).await;
+    let receipt = first.assert_status(201).clone();
+    // Make it a row as written before the names were kept: the receipt lives only in the
+    // JSON stored with its ledger transaction.
+    let row = redemption::Entity::find_by_id(receipt["redemption_id"].as_i64().unwrap())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut old: redemption::ActiveModel = row.clone().into();
+    old.merchant_name = Set(None);
+    old.offer_name = Set(None);
+    old.update(&app.state.db).await.unwrap();
+    let tx = ledger_transaction::Entity::find_by_id(row.transaction_id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut stored: ledger_transaction::ActiveModel = tx.into();
+    stored.response = Set(Some(receipt.to_string()));
+    stored.update(&app.state.db).await.unwrap();
+
+    let again = redeem(&app, &s.staff.token, "till-old", body).await;
+    assert_eq!(again.assert_status(201), &receipt);
+    let seen = app
+        .get(
+            &format!("/api/v1/redemptions/{}", receipt["redemption_id"]),
+            &resident.token,
+        )
+        .await;
+    assert_eq!(seen.assert_status(200), &receipt);
+    assert_eq!(balance(&app, a, &resident).await, 75);
+    books_are_right(&app).await;
+}
