@@ -14,7 +14,7 @@ mod m20261122_000008_wishes;
 mod m20261122_000009_pair_units;
 mod m20261122_000010_wish_settings;
 mod m20261123_000011_receipt_names;
-mod m20261123_000012_sale_function;
+mod m20261123_000012_lot_spends_and_sale;
 
 pub struct Migrator;
 
@@ -33,7 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_pair_units::Migration),
             Box::new(m20261122_000010_wish_settings::Migration),
             Box::new(m20261123_000011_receipt_names::Migration),
-            Box::new(m20261123_000012_sale_function::Migration),
+            Box::new(m20261123_000012_lot_spends_and_sale::Migration),
         ]
     }
 }

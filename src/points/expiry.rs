@@ -10,7 +10,7 @@ use chrono::{FixedOffset, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use crate::entities::{bean_lot, community, ledger_account};
+use crate::entities::{bean_lot, community, ledger_account, ledger_posting};
 use crate::error::AppResult;
 use crate::notifications::outbox::{self, Event};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
@@ -72,11 +72,16 @@ async fn expire_wallet(state: &AppState, wallet_id: i64) -> AppResult<i64> {
         return Ok(0);
     }
     let expiry = ledger::account(&txn, wallet.community_id, AccountKind::Expiry, 0).await?;
-    let ids: Vec<i64> = lots.iter().map(|l| l.id).collect();
-    let key = format!(
-        "expire:{wallet_id}:{}",
-        ledger::request_hash(&serde_json::json!(ids))
-    );
+    // The wallet is locked, so its latest posting names the state it is in: a pass over the
+    // same state replays, and a lot that holds beans again after a reversal put them back is
+    // swept under a key of its own.
+    let latest = ledger_posting::Entity::find()
+        .filter(ledger_posting::Column::AccountId.eq(wallet_id))
+        .order_by_desc(ledger_posting::Column::Id)
+        .one(&txn)
+        .await?
+        .map_or(0, |p| p.id);
+    let key = format!("expire:{wallet_id}:{latest}");
     // Spending takes the soonest-expiring lots first, which are exactly these.
     let posted = ledger::post(
         &txn,

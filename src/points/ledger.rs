@@ -425,7 +425,15 @@ pub async fn apply(
     .exec_without_returning(db)
     .await?;
     for leg in legs.iter().filter(|l| l.account.kind == "wallet") {
-        if leg.amount > 0 {
+        if leg.amount < 0 {
+            take_from_lots(db, tx.id, leg.account.id, -leg.amount).await?;
+            continue;
+        }
+        let restored = match tx.reverses_id {
+            Some(original) => restore_lots(db, original, leg).await?,
+            None => false,
+        };
+        if !restored {
             bean_lot::Entity::insert(bean_lot::ActiveModel {
                 account_id: Set(leg.account.id),
                 transaction_id: Set(tx.id),
@@ -438,8 +446,6 @@ pub async fn apply(
             })
             .exec_without_returning(db)
             .await?;
-        } else {
-            take_from_lots(db, leg.account.id, -leg.amount).await?;
         }
     }
     let mut rest: Vec<&Leg> = legs.iter().filter(|l| !is_guarded(l)).collect();
@@ -465,39 +471,96 @@ pub async fn lock_account(db: &impl ConnectionTrait, account_id: i64) -> AppResu
     Ok(())
 }
 
-/// Spends `amount` from a wallet's lots, the soonest to expire first, in one statement. The
-/// wallet row is already locked by the balance update, so no other spend interleaves.
+/// Spends `amount` from a wallet's lots, the soonest to expire first, and keeps what each lot
+/// gave (`bean_lot_spends`) for a reversal. The wallet row is already locked by the balance
+/// update, so no other spend interleaves.
 ///
 /// Each lot before the one that completes the amount is emptied; that one gives what is left.
 /// If the lots hold less than the balance (which `verify` reports as a broken book), the last
 /// lot is asked for more than it has and the lots' check constraint refuses the whole sale.
-async fn take_from_lots(db: &impl ConnectionTrait, account_id: i64, amount: i64) -> AppResult<()> {
-    const SQL: &str = "UPDATE bean_lots SET remaining = bean_lots.remaining - t.take \
-        FROM (SELECT id, CAST(CASE WHEN run >= $2 OR run = total THEN $2 - (run - remaining) \
-                                   ELSE remaining END AS BIGINT) AS take \
-              FROM (SELECT id, remaining, \
-                           SUM(remaining) OVER (ORDER BY expires_at, id) AS run, \
-                           SUM(remaining) OVER () AS total \
-                    FROM bean_lots WHERE account_id = $1 AND remaining > 0) AS w \
-              WHERE run - remaining < $2) AS t \
-        WHERE bean_lots.id = t.id";
+async fn take_from_lots(
+    db: &impl ConnectionTrait,
+    tx_id: i64,
+    account_id: i64,
+    amount: i64,
+) -> AppResult<()> {
+    const RECORD: &str = "INSERT INTO bean_lot_spends (transaction_id, lot_id, amount) \
+        SELECT $3, id, CAST(CASE WHEN run >= $2 OR run = total THEN $2 - (run - remaining) \
+                                 ELSE remaining END AS BIGINT) \
+        FROM (SELECT id, remaining, \
+                     SUM(remaining) OVER (ORDER BY expires_at, id) AS run, \
+                     SUM(remaining) OVER () AS total \
+              FROM bean_lots WHERE account_id = $1 AND remaining > 0) AS w \
+        WHERE run - remaining < $2";
+    const TAKE: &str = "UPDATE bean_lots SET remaining = bean_lots.remaining - s.amount \
+        FROM bean_lot_spends s \
+        WHERE s.transaction_id = $1 AND s.lot_id = bean_lots.id AND bean_lots.account_id = $2";
     let backend = db.get_database_backend();
-    let taken = db
+    let recorded = db
         .execute_raw(Statement::from_sql_and_values(
             backend,
-            SQL,
-            [account_id.into(), amount.into()],
+            RECORD,
+            [account_id.into(), amount.into(), tx_id.into()],
         ))
-        .await;
-    match taken {
-        Ok(done) if done.rows_affected() > 0 => Ok(()),
-        Ok(_) => Err(AppError::Internal(anyhow::anyhow!(
+        .await?;
+    if recorded.rows_affected() == 0 {
+        return Err(AppError::Internal(anyhow::anyhow!(
             "wallet {account_id}: no lots hold the {amount} beans its balance covers"
-        ))),
-        Err(e) => Err(AppError::Internal(anyhow::anyhow!(
-            "wallet {account_id}: its lots hold fewer beans than its balance: {e}"
-        ))),
+        )));
     }
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        TAKE,
+        [tx_id.into(), account_id.into()],
+    ))
+    .await
+    .map_err(|e| {
+        AppError::Internal(anyhow::anyhow!(
+            "wallet {account_id}: its lots hold fewer beans than its balance: {e}"
+        ))
+    })?;
+    Ok(())
+}
+
+/// Puts a reversed spend's beans back into the lots it took them from, each with its own
+/// expiry (an expired one is swept again by the expiry job). `false` if the spend kept no
+/// record of its lots (it was made before they were kept): the caller opens a new lot.
+async fn restore_lots(db: &impl ConnectionTrait, original_tx: i64, leg: &Leg) -> AppResult<bool> {
+    #[derive(FromQueryResult)]
+    struct Kept {
+        beans: Option<i64>,
+    }
+    let backend = db.get_database_backend();
+    let kept = Kept::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        "SELECT CAST(SUM(s.amount) AS BIGINT) AS beans FROM bean_lot_spends s \
+         JOIN bean_lots l ON l.id = s.lot_id \
+         WHERE s.transaction_id = $1 AND l.account_id = $2",
+        [original_tx.into(), leg.account.id.into()],
+    ))
+    .one(db)
+    .await?
+    .and_then(|k| k.beans)
+    .unwrap_or(0);
+    if kept == 0 {
+        return Ok(false);
+    }
+    if kept != leg.amount {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "transaction {original_tx} took {kept} beans from wallet {} but {} come back",
+            leg.account.id,
+            leg.amount
+        )));
+    }
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "UPDATE bean_lots SET remaining = bean_lots.remaining + s.amount \
+         FROM bean_lot_spends s \
+         WHERE s.transaction_id = $1 AND s.lot_id = bean_lots.id AND bean_lots.account_id = $2",
+        [original_tx.into(), leg.account.id.into()],
+    ))
+    .await?;
+    Ok(true)
 }
 
 /// Saves the answer given for a new transaction, so a retry gets the same one.
@@ -534,7 +597,8 @@ async fn mismatches(db: &impl ConnectionTrait, sql: &str) -> anyhow::Result<Vec<
 }
 
 /// Checks the books: every stored balance equals the sum of its postings, every transaction
-/// sums to zero with at least two postings, and every wallet's lots hold its balance.
+/// sums to zero with at least two postings, every wallet's lots hold its balance, and what a
+/// spend records taking from a wallet's lots is what it debited.
 /// Returns what is wrong, one line each; empty means the books are right.
 pub async fn verify(db: &impl ConnectionTrait) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
@@ -575,6 +639,24 @@ pub async fn verify(db: &impl ConnectionTrait) -> anyhow::Result<Vec<String>> {
     {
         problems.push(format!(
             "wallet {}: balance {} but its lots hold {}",
+            m.id, m.stored, m.computed
+        ));
+    }
+    for m in mismatches(
+        db,
+        "SELECT s.transaction_id AS id, CAST(SUM(s.amount) AS BIGINT) AS stored, \
+           CAST(-(SELECT COALESCE(SUM(p.amount), 0) FROM ledger_postings p \
+                  WHERE p.transaction_id = s.transaction_id AND p.account_id = l.account_id) \
+                AS BIGINT) AS computed \
+         FROM bean_lot_spends s JOIN bean_lots l ON l.id = s.lot_id \
+         GROUP BY s.transaction_id, l.account_id \
+         HAVING SUM(s.amount) <> -(SELECT COALESCE(SUM(p.amount), 0) FROM ledger_postings p \
+                WHERE p.transaction_id = s.transaction_id AND p.account_id = l.account_id)",
+    )
+    .await?
+    {
+        problems.push(format!(
+            "transaction {}: its lots record {} beans taken from a wallet it debited by {}",
             m.id, m.stored, m.computed
         ));
     }

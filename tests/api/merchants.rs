@@ -1286,3 +1286,82 @@ async fn a_retry_of_a_sale_from_before_receipts_kept_names_gets_its_stored_recei
     assert_eq!(balance(&app, a, &resident).await, 75);
     books_are_right(&app).await;
 }
+
+#[tokio::test]
+async fn a_reversal_puts_beans_back_into_the_lots_they_came_from() {
+    use linli::entities::bean_lot;
+    use linli::points::expiry::run_once;
+    use sea_orm::QueryOrder;
+    let app = spawn_app().await;
+    let s = shop(&app).await;
+    let a = s.w.community_a;
+    let resident = funded_resident(&app, &s, "thrifty", 20).await;
+    fund(&app, &s, &resident, 30, "fund-thrifty-2").await;
+    let lots = || async {
+        bean_lot::Entity::find()
+            .order_by_asc(bean_lot::Column::Id)
+            .all(&app.state.db)
+            .await
+            .unwrap()
+    };
+    let before = lots().await;
+    assert_eq!(before.len(), 2);
+    let (older, newer) = (before[0].clone(), before[1].clone());
+    let sell = |key: &'static str, amount: i64| {
+        let app = &app;
+        let s = &s;
+        let resident = &resident;
+        async move {
+            let code = pay_code_for(app, a, resident).await;
+            let reply = redeem(
+                app,
+                &s.staff.token,
+                key,
+                json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": amount}),
+            )
+            .await;
+            reply.assert_status(201)["redemption_id"].as_i64().unwrap()
+        }
+    };
+    let reverse = |id: i64, token: String| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/api/v1/redemptions/{id}/reverse"),
+                &token,
+                json!({}),
+            )
+            .await
+            .assert_status(200);
+        }
+    };
+
+    // 25 beans: all 20 of the older lot, 5 of the newer. Reversed, each lot gets back what it
+    // gave, with its own expiry; no new lot appears.
+    let first = sell("lots-1", 25).await;
+    let spent = lots().await;
+    assert_eq!((spent[0].remaining, spent[1].remaining), (0, 25));
+    reverse(first, s.staff.token.clone()).await;
+    let back = lots().await;
+    assert_eq!(back.len(), 2, "no new lot");
+    assert_eq!((back[0].remaining, back[1].remaining), (20, 30));
+    assert_eq!(back[0].expires_at, older.expires_at);
+    assert_eq!(back[1].expires_at, newer.expires_at);
+    assert_eq!(balance(&app, a, &resident).await, 50);
+
+    // The older lot gives 10, then expires and its other 10 are swept. When the sale is
+    // reversed afterwards, its 10 return to that expired lot and are swept in their turn.
+    let second = sell("lots-2", 10).await;
+    let mut expired: bean_lot::ActiveModel = lots().await[0].clone().into();
+    expired.expires_at = Set(chrono::Utc::now() - chrono::Duration::days(1));
+    expired.update(&app.state.db).await.unwrap();
+    assert_eq!(run_once(&app.state).await.unwrap().beans_expired, 10);
+    assert_eq!(balance(&app, a, &resident).await, 30);
+    reverse(second, s.w.admin_a.token.clone()).await;
+    assert_eq!(balance(&app, a, &resident).await, 40);
+    assert_eq!(lots().await.len(), 2, "no new lot");
+    assert_eq!(run_once(&app.state).await.unwrap().beans_expired, 10);
+    assert_eq!(balance(&app, a, &resident).await, 30);
+    assert_eq!(run_once(&app.state).await.unwrap().beans_expired, 0);
+    books_are_right(&app).await;
+}

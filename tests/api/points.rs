@@ -360,6 +360,24 @@ async fn spending_takes_the_oldest_lots_first_and_verify_catches_tampering() {
         .unwrap();
     books_are_right(&app).await;
 
+    // The spend kept what each lot gave (20 and 5); a record that disagrees with the debit is
+    // reported.
+    let tamper = |delta: i64| {
+        format!(
+            "UPDATE bean_lot_spends SET amount = amount + {delta} WHERE lot_id = {}",
+            lots[0].id
+        )
+    };
+    app.state.db.execute_unprepared(&tamper(1)).await.unwrap();
+    let problems = verify(&app.state.db).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("record 26 beans") && problems[0].contains("debited by 25"),
+        "{problems:?}"
+    );
+    app.state.db.execute_unprepared(&tamper(-1)).await.unwrap();
+    books_are_right(&app).await;
+
     // Someone edits a balance behind the ledger's back: verify says so.
     let wallet = ledger_account::Entity::find()
         .filter(ledger_account::Column::Kind.eq("wallet"))

@@ -4,9 +4,9 @@
 -- separate statements on SQLite: the shop and the offer, the pay code used up, the wallet and
 -- the till shard found (opened on first use), the idempotency key claimed, the offer's checks
 -- and stock, the redemption row, the wallet debited (conditionally), the postings, the lots
--- spent soonest-expiring first, the till credited last. Called as one statement, the call is
--- its own transaction: a refusal raises SQLSTATE LN001 with the refusal's code as the message,
--- and everything the call wrote is rolled back with it.
+-- spent soonest-expiring first (what each gave kept for a reversal), the till credited last.
+-- Called as one statement, the call is its own transaction: a refusal raises SQLSTATE LN001
+-- with the refusal's code as the message, and everything the call wrote is rolled back with it.
 --
 -- Returns the redemption row — the new one, or for a retry with the same key and request the
 -- one that key made. A retry of a sale made before redemptions kept names returns a row whose
@@ -181,16 +181,20 @@ BEGIN
     VALUES (v_tx, v_wallet, -v_amount, p_now), (v_tx, v_till, v_amount, p_now);
     -- Soonest-expiring lots first: each lot before the one that completes the amount is
     -- emptied; if the lots hold less than the balance, the last is asked for more than it has
-    -- and their check constraint refuses the sale.
-    UPDATE bean_lots SET remaining = bean_lots.remaining - t.take
-      FROM (SELECT id, CASE WHEN run >= v_amount OR run = total THEN v_amount - (run - remaining)
-                            ELSE remaining END AS take
-              FROM (SELECT id, remaining,
-                           SUM(remaining) OVER (ORDER BY expires_at, id) AS run,
-                           SUM(remaining) OVER () AS total
-                      FROM bean_lots WHERE account_id = v_wallet AND remaining > 0) AS w
-             WHERE run - remaining < v_amount) AS t
-     WHERE bean_lots.id = t.id;
+    -- and their check constraint refuses the sale. What each lot gave is kept for a reversal.
+    WITH taken AS (
+        UPDATE bean_lots SET remaining = bean_lots.remaining - t.take
+          FROM (SELECT id, CASE WHEN run >= v_amount OR run = total
+                                THEN v_amount - (run - remaining) ELSE remaining END AS take
+                  FROM (SELECT id, remaining,
+                               SUM(remaining) OVER (ORDER BY expires_at, id) AS run,
+                               SUM(remaining) OVER () AS total
+                          FROM bean_lots WHERE account_id = v_wallet AND remaining > 0) AS w
+                 WHERE run - remaining < v_amount) AS t
+         WHERE bean_lots.id = t.id
+        RETURNING bean_lots.id, t.take)
+    INSERT INTO bean_lot_spends (transaction_id, lot_id, amount)
+    SELECT v_tx, id, take FROM taken;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n = 0 THEN
         RAISE EXCEPTION 'wallet % has no lots holding the % beans its balance covers',
