@@ -342,16 +342,7 @@ async fn sell_in_one_call(state: &AppState, order: Order) -> AppResult<Receipt> 
         }
         Err(e) => return Err(refusal(&e).unwrap_or_else(|| e.into())),
     };
-    match issued(&row) {
-        Some(receipt) => Ok(receipt),
-        None => {
-            let tx = ledger_transaction::Entity::find_by_id(row.transaction_id)
-                .one(&state.db)
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            stored(&tx)
-        }
-    }
+    as_issued(state, &row).await
 }
 
 /// The refusal `linli_sale` raised (SQLSTATE LN001, the refusal's code as the message), as
@@ -696,6 +687,19 @@ fn stored(tx: &ledger_transaction::Model) -> AppResult<Receipt> {
     serde_json::from_str(body).map_err(|e| AppError::Internal(e.into()))
 }
 
+/// The receipt a redemption row was issued with: from the row, or for a row from before rows
+/// kept names, the one stored with its ledger transaction.
+async fn as_issued(state: &AppState, row: &redemption::Model) -> AppResult<Receipt> {
+    if let Some(receipt) = issued(row) {
+        return Ok(receipt);
+    }
+    let tx = ledger_transaction::Entity::find_by_id(row.transaction_id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    stored(&tx)
+}
+
 /// The first answer again, for a retry whose key already moved beans.
 async fn replayed(state: &AppState, tx: &ledger_transaction::Model) -> AppResult<Receipt> {
     let row = redemption::Entity::find()
@@ -721,16 +725,7 @@ pub async fn receipt(
     if r.user_id != current.id() {
         crate::merchants::service::staffed(state, current, r.merchant_id).await?;
     }
-    let mut receipt = match issued(&r) {
-        Some(receipt) => receipt,
-        None => {
-            let tx = ledger_transaction::Entity::find_by_id(r.transaction_id)
-                .one(&state.db)
-                .await?
-                .ok_or_else(AppError::not_found)?;
-            stored(&tx)?
-        }
-    };
+    let mut receipt = as_issued(state, &r).await?;
     receipt.status = r.status;
     Ok(receipt)
 }

@@ -478,6 +478,9 @@ pub async fn lock_account(db: &impl ConnectionTrait, account_id: i64) -> AppResu
 /// Each lot before the one that completes the amount is emptied; that one gives what is left.
 /// If the lots hold less than the balance (which `verify` reports as a broken book), the last
 /// lot is asked for more than it has and the lots' check constraint refuses the whole sale.
+///
+/// A counter sale on PostgreSQL does the same in one statement inside `linli_sale`
+/// (`migrations/src/sql/sale_v1.sql`); the two must stay alike.
 async fn take_from_lots(
     db: &impl ConnectionTrait,
     tx_id: i64,

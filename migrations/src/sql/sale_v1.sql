@@ -181,7 +181,8 @@ BEGIN
     VALUES (v_tx, v_wallet, -v_amount, p_now), (v_tx, v_till, v_amount, p_now);
     -- Soonest-expiring lots first: each lot before the one that completes the amount is
     -- emptied; if the lots hold less than the balance, the last is asked for more than it has
-    -- and their check constraint refuses the sale. What each lot gave is kept for a reversal.
+    -- and their check constraint refuses the sale. What each lot gave is kept for a reversal
+    -- (as `ledger::take_from_lots` does on the other paths; keep the two alike).
     WITH taken AS (
         UPDATE bean_lots SET remaining = bean_lots.remaining - t.take
           FROM (SELECT id, CASE WHEN run >= v_amount OR run = total
