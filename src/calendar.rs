@@ -24,6 +24,13 @@ pub fn month_bounds(month: &str) -> AppResult<(DateTime<Utc>, DateTime<Utc>)> {
     }
     let year: i32 = y.parse().map_err(|_| bad())?;
     let mon: u32 = m.parse().map_err(|_| bad())?;
+    // Nothing in Linli happened before 2000; a year like 0000 is a typing slip, not a month.
+    if !(2000..=2100).contains(&year) {
+        return Err(AppError::invalid_parameter(
+            "month",
+            "月份须在 2000-01 到 2100-12 之间",
+        ));
+    }
     let first = NaiveDate::from_ymd_opt(year, mon, 1).ok_or_else(bad)?;
     let next = if mon == 12 {
         NaiveDate::from_ymd_opt(year + 1, 1, 1)
@@ -64,7 +71,9 @@ mod tests {
         let (start, end) = month_bounds("2026-12").unwrap();
         assert_eq!(start, Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).unwrap());
         assert_eq!(end, Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).unwrap());
-        for bad in ["2026-13", "2026-1", "26-01", "abcd-ef", ""] {
+        for bad in [
+            "2026-13", "2026-1", "26-01", "abcd-ef", "", "0000-01", "1999-12", "+202-01",
+        ] {
             assert!(month_bounds(bad).is_err(), "{bad}");
         }
         // 30 November 17:00 UTC is already December in Beijing.

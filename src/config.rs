@@ -169,6 +169,9 @@ pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub migrate_on_start: bool,
+    /// The longest a request waits for a database connection (including opening one) before
+    /// it is answered 503: a database that is down must not hold requests for long.
+    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

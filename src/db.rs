@@ -26,8 +26,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     options
         .max_connections(max)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms.max(100)))
         .sqlx_logging(false);
     let db = Database::connect(options)
         .await

@@ -277,8 +277,42 @@ impl ResponseError for AppError {
 }
 
 impl From<sea_orm::DbErr> for AppError {
+    /// A database that cannot be reached, is restarting or drops the connection is a
+    /// dependency down (503 with `Retry-After`); anything else is our fault (500).
     fn from(err: sea_orm::DbErr) -> Self {
-        AppError::Internal(anyhow::Error::new(err).context("database"))
+        if is_unreachable(&err) {
+            AppError::Unavailable(anyhow::Error::new(err).context("database"))
+        } else {
+            AppError::Internal(anyhow::Error::new(err).context("database"))
+        }
+    }
+}
+
+/// Whether a database error says the database is out of reach rather than that a statement
+/// was wrong: no connection to be had in time, the connection lost, or PostgreSQL shutting
+/// down or not yet accepting connections (SQLSTATE class 08, 57P01–57P03, 53300).
+pub fn is_unreachable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return true,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 

@@ -81,49 +81,90 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
 }
 
 /// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field path).
+/// A body is always an object: serde would otherwise read a struct from an array by position
+/// (`["五华区"]` as `{"name": "五华区"}`). A string holding NUL is refused before any type sees
+/// it, since PostgreSQL cannot store one.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = serde_path_to_error::deserialize::<_, T>(&mut de);
     let malformed = || AppError::new(ErrorCode::MalformedJson, "请求内容不是有效的 JSON");
-    match parsed {
-        Ok(value) => {
-            de.end().map_err(|_| malformed())?;
-            Ok(value)
-        }
-        Err(err) => {
-            let inner = err.inner();
-            if inner.is_syntax() || inner.is_eof() || bytes.is_empty() {
-                return Err(malformed());
-            }
-            let mut field = err.path().to_string();
-            let text = inner.to_string();
-            if let Some(missing) = text.strip_prefix("missing field `") {
-                let name = missing.split('`').next().unwrap_or_default();
-                field = if field == "." {
-                    name.to_owned()
-                } else {
-                    format!("{field}.{name}")
-                };
-            }
-            let field = if field.is_empty() || field == "." {
-                "body".to_owned()
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| malformed())?;
+    if !value.is_object() {
+        return Err(AppError::validation(
+            "body",
+            "请求内容须为 JSON 对象 ({...})",
+        ));
+    }
+    if let Some(field) = nul_in(&value, &mut String::new()) {
+        return Err(AppError::validation(
+            &field,
+            format!("字段 {field} 含有不允许的字符"),
+        ));
+    }
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+        let mut field = err.path().to_string();
+        let text = err.inner().to_string();
+        if let Some(missing) = text.strip_prefix("missing field `") {
+            let name = missing.split('`').next().unwrap_or_default();
+            field = if field == "." {
+                name.to_owned()
             } else {
-                field
+                format!("{field}.{name}")
             };
-            let message = if text.starts_with("missing field") {
-                format!("缺少字段 {field}")
-            } else if text.starts_with("unknown field") {
-                format!("不支持的字段 {field}")
-            } else {
-                format!("字段 {field} 的类型或取值有误")
-            };
-            Err(AppError::Client {
-                code: ErrorCode::ValidationFailed,
-                message,
-                field: Some(field),
-                retry_after: None,
-            })
         }
+        let field = if field.is_empty() || field == "." {
+            "body".to_owned()
+        } else {
+            field
+        };
+        let message = if text.starts_with("missing field") {
+            format!("缺少字段 {field}")
+        } else if text.starts_with("unknown field") {
+            format!("不支持的字段 {field}")
+        } else {
+            format!("字段 {field} 的类型或取值有误")
+        };
+        AppError::Client {
+            code: ErrorCode::ValidationFailed,
+            message,
+            field: Some(field),
+            retry_after: None,
+        }
+    })
+}
+
+/// The path (`a.b[2]`) of the first string or key holding NUL, if any.
+fn nul_in(value: &serde_json::Value, path: &mut String) -> Option<String> {
+    use serde_json::Value;
+    let here = |path: &String| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.clone()
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(here(path)),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = nul_in(item, path);
+            path.truncate(len);
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+            let found = if key.contains('\0') {
+                Some(here(path))
+            } else {
+                nul_in(item, path)
+            };
+            path.truncate(len);
+            found
+        }),
+        _ => None,
     }
 }
 
@@ -176,5 +217,27 @@ mod tests {
             ErrorCode::MalformedJson
         );
         assert!(decode::<Sample>(br#"{"name":"a"}"#).is_ok());
+        // A struct is not read from an array by position, nor from an empty one.
+        assert_eq!(
+            field_of(decode::<Sample>(br#"["a"]"#).unwrap_err()),
+            (ErrorCode::ValidationFailed, Some("body".into()))
+        );
+        assert_eq!(
+            field_of(decode::<Sample>(b"[]").unwrap_err()).0,
+            ErrorCode::ValidationFailed
+        );
+        assert_eq!(
+            field_of(decode::<Sample>(br#"{"name":"a\u0000b"}"#).unwrap_err()),
+            (ErrorCode::ValidationFailed, Some("name".into()))
+        );
+        assert_eq!(
+            field_of(
+                decode::<Sample>(br#"{"name":"a","inner":{"n":1,"x":["ok","\u0000"]}}"#)
+                    .unwrap_err()
+            ),
+            (ErrorCode::ValidationFailed, Some("inner.x[1]".into()))
+        );
+        // An escaped backslash before u0000 is text, not NUL.
+        assert!(decode::<Sample>(br#"{"name":"a\\u0000"}"#).is_ok());
     }
 }

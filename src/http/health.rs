@@ -20,32 +20,49 @@ pub struct Readiness {
     pub cache: &'static str,
 }
 
-/// The process is alive.
+/// GET /healthz — the process is alive.
 #[utoipa::path(tag = "system", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The database and the cache both answer.
+/// How long `/readyz` waits for each dependency: a probe must answer quickly even when the
+/// database is gone (a pool waiting for a connection would otherwise hold it).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Whether `probe` succeeds within [`PROBE_TIMEOUT`].
+async fn answers<E: std::fmt::Display>(
+    what: &str,
+    probe: impl std::future::Future<Output = Result<(), E>>,
+) -> bool {
+    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "{what} not ready");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("{what} not ready: no answer within {PROBE_TIMEOUT:?}");
+            false
+        }
+    }
+}
+
+/// GET /readyz — the database and the cache both answer, each within a second; the body
+/// says which is down.
 #[utoipa::path(
     tag = "system",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = state
-        .db
-        .execute_unprepared("SELECT 1")
-        .await
-        .map_err(|e| tracing::warn!(error = %e, "database not ready"))
-        .is_ok();
-    let cache_ok = state
-        .cache
-        .ping()
-        .await
-        .map_err(|e| tracing::warn!(error = %e, "cache not ready"))
-        .is_ok();
+    let (db_ok, cache_ok) = tokio::join!(
+        answers("database", async {
+            state.db.execute_unprepared("SELECT 1").await.map(|_| ())
+        }),
+        answers("cache", state.cache.ping()),
+    );
     let body = Readiness {
         status: if db_ok && cache_ok {
             "ok"
@@ -62,7 +79,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus metrics: request counts and latency histograms by route and status.
+/// GET /metrics — Prometheus metrics: request counts and latency histograms by route and status.
 #[utoipa::path(
     tag = "system",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))

@@ -4,13 +4,14 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use tracing::Instrument;
 
+use crate::error::AppError;
 use crate::http::metrics::Metrics;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,16 +70,46 @@ fn forget_after_write<B>(res: &ServiceResponse<B>, route: &str) {
     }
 }
 
+/// A NUL character in the path or the query (`%00`) can name nothing, and PostgreSQL cannot
+/// store or compare it: refused here, once, before any handler passes it to a query. (A raw
+/// NUL cannot reach this far: the HTTP parser refuses it; in a JSON body `Body` refuses it.)
+fn refuse_nul(req: &ServiceRequest) -> Option<AppError> {
+    if req.path().contains("%00") {
+        return Some(AppError::not_found());
+    }
+    let query = req.query_string();
+    if !query.contains("%00") {
+        return None;
+    }
+    let field = query
+        .split('&')
+        .find(|pair| pair.contains("%00"))
+        .and_then(|pair| pair.split('=').next())
+        .filter(|name| !name.is_empty() && !name.contains('%'))
+        .unwrap_or("query");
+    Some(AppError::invalid_parameter(
+        field,
+        "查询参数含有不允许的字符",
+    ))
+}
+
 pub async fn request_context(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let id = request_id(&req);
     let method = metric_method(req.method());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", request_id = %id, method = %method);
     let started = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let mut res = match refuse_nul(&req) {
+        Some(err) => req.error_response(err),
+        None => next
+            .call(req)
+            .instrument(span.clone())
+            .await?
+            .map_into_boxed_body(),
+    };
     let elapsed = started.elapsed();
     let route = res
         .request()

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use crate::cache::Scored;
 use crate::calendar::{month_bounds, month_of};
 use crate::entities::{ledger_account, ledger_posting, ledger_transaction, user};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::points::ledger::TxKind;
 use crate::state::AppState;
 
@@ -140,6 +140,18 @@ fn ordered(mut all: Vec<Scored>) -> Vec<Scored> {
     all
 }
 
+/// A ranking's length as asked for: 1 to [`MAX_LIMIT`], refused otherwise (never clamped
+/// silently, as every other list does).
+pub fn checked_limit(limit: u64) -> AppResult<usize> {
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(AppError::invalid_parameter(
+            "limit",
+            format!("人数须在 1 到 {MAX_LIMIT} 之间"),
+        ));
+    }
+    Ok(limit as usize)
+}
+
 /// The month's top `limit` earners of the community and the caller's own place.
 pub async fn ranking(
     state: &AppState,
@@ -155,7 +167,7 @@ pub async fn ranking(
         }
         None => month_of(Utc::now()),
     };
-    let limit = limit.clamp(1, MAX_LIMIT) as usize;
+    let limit = checked_limit(limit)?;
     let key = key(community_id, &month);
     let me_key = caller.to_string();
     let (top, mine) = match state.cache.ztop(&key, limit).await {

@@ -270,6 +270,7 @@ pub struct RankingQuery {
     /// YYYY-MM (China time); this month when absent.
     pub month: Option<String>,
     /// How many stars, 1 to 50 (default 10).
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<u64>,
 }
 
@@ -281,7 +282,7 @@ pub struct RankingQuery {
     params(("community_id" = i64, Path), RankingQuery),
     responses(
         (status = 200, body = Ranking),
-        (status = 400, description = "INVALID_PARAMETER (month)", body = ErrorBody),
+        (status = 400, description = "INVALID_PARAMETER (month, limit)", body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
@@ -311,7 +312,7 @@ pub async fn get_ranking(
     params(("community_id" = i64, Path), RankingQuery),
     responses(
         (status = 200, body = Ranking),
-        (status = 400, description = "INVALID_PARAMETER (month)", body = ErrorBody),
+        (status = 400, description = "INVALID_PARAMETER (month, limit)", body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
@@ -323,9 +324,11 @@ pub async fn rebuild_ranking(
     query: web::Query<RankingQuery>,
 ) -> AppResult<HttpResponse> {
     let q = query.into_inner();
+    ranking::checked_limit(q.limit.unwrap_or(10))?;
     let month = q
         .month
         .unwrap_or_else(|| crate::calendar::month_of(Utc::now()));
+    crate::calendar::month_bounds(&month)?;
     ranking::rebuild(&state, ctx.community_id(), &month).await?;
     let r = ranking::ranking(
         &state,

@@ -262,6 +262,7 @@ pub struct WallQuery {
     pub order: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 

@@ -197,6 +197,15 @@ async fn own_uploads(
     if ids.is_empty() {
         return Ok(None);
     }
+    // Upload ids are UUIDs: anything else names no upload and never reaches the query.
+    let ids = ids
+        .iter()
+        .map(|id| {
+            uuid::Uuid::parse_str(id)
+                .map(|u| u.to_string())
+                .map_err(|_| bad(field, "照片须先上传到本社区"))
+        })
+        .collect::<AppResult<Vec<String>>>()?;
     let found = upload::Entity::find()
         .filter(upload::Column::Id.is_in(ids.iter().cloned()))
         .filter(upload::Column::CommunityId.eq(community_id))
@@ -205,7 +214,7 @@ async fn own_uploads(
     if found.len() != ids.len() {
         return Err(bad(field, "照片须先上传到本社区"));
     }
-    serde_json::to_string(ids)
+    serde_json::to_string(&ids)
         .map(Some)
         .map_err(|e| AppError::Internal(e.into()))
 }

@@ -2,13 +2,10 @@
 //! need a real Redis (LINLI_TEST_REDIS_URL); with the in-process cache they have nothing to
 //! break and say so.
 
-use std::sync::{Arc, Mutex};
-
 use linli::config::CacheBackend;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 use crate::helpers::*;
+use crate::proxy::Cuttable;
 
 #[tokio::test]
 async fn redis_configured_but_unreachable_stops_start_up() {
@@ -23,55 +20,18 @@ async fn redis_configured_but_unreachable_stops_start_up() {
     assert!(err.to_string().contains("Redis"), "{err}");
 }
 
-/// A TCP proxy in front of Redis that can be cut, as a Redis outage would.
-struct Cuttable {
-    url: String,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Cuttable {
-    async fn start(redis_url: &str) -> Self {
-        let target = redis_url
-            .trim_start_matches("redis://")
-            .trim_end_matches('/')
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let inner = tasks.clone();
-        let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let target = target.clone();
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                inner.lock().unwrap().push(conn);
-            }
-        });
-        tasks.lock().unwrap().push(accept);
-        Cuttable {
-            url: format!("redis://127.0.0.1:{port}/"),
-            tasks,
-        }
-    }
-
-    fn cut(&self) {
-        for t in self.tasks.lock().unwrap().drain(..) {
-            t.abort();
-        }
-    }
-}
-
 #[tokio::test]
 async fn redis_going_down_fails_only_what_needs_it() {
     let Some(redis) = redis_url() else {
         eprintln!("skipped: set LINLI_TEST_REDIS_URL to run the Redis outage test");
         return;
     };
-    let proxy = Cuttable::start(&redis).await;
-    let url = proxy.url.clone();
+    let target = redis
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = Cuttable::start(&target).await;
+    let url = format!("redis://{}/", proxy.address);
     let app = spawn_app_with(move |s| {
         s.cache.backend = CacheBackend::Redis;
         s.cache.redis_url = url;

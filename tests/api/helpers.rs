@@ -135,7 +135,7 @@ pub async fn test_settings(wechat: &MockServer) -> Settings {
 
 /// What the fake WeChat answers when a test has not said otherwise: an access token, and
 /// "pass" for every content check. Tests mount their own answers at a higher priority.
-async fn default_wechat(wechat: &MockServer) {
+pub async fn default_wechat(wechat: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/cgi-bin/stable_token"))
         .respond_with(

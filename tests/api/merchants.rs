@@ -717,12 +717,14 @@ async fn monthly_statements_match_the_ledger_and_settle_once() {
     .await
     .assert_error(409, "SETTLEMENT_NOT_ALLOWED");
     assert_eq!(till().await, 0);
-    app.get(
-        &format!("/api/v1/merchants/{}/statements/2026-13", s.merchant_id),
-        &s.staff.token,
-    )
-    .await
-    .assert_error(400, "INVALID_PARAMETER");
+    for bad in ["2026-13", "0000-01", "1999-12"] {
+        app.get(
+            &format!("/api/v1/merchants/{}/statements/{bad}", s.merchant_id),
+            &s.staff.token,
+        )
+        .await
+        .assert_error(400, "INVALID_PARAMETER");
+    }
     app.get(&url, &s.w.admin_b.token)
         .await
         .assert_error(404, "NOT_FOUND");
