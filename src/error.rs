@@ -281,10 +281,36 @@ impl From<sea_orm::DbErr> for AppError {
     /// dependency down (503 with `Retry-After`); anything else is our fault (500).
     fn from(err: sea_orm::DbErr) -> Self {
         if is_unreachable(&err) {
-            AppError::Unavailable(anyhow::Error::new(err).context("database"))
-        } else {
-            AppError::Internal(anyhow::Error::new(err).context("database"))
+            return AppError::Unavailable(anyhow::Error::new(err).context("database"));
         }
+        if is_data_refused(&err) {
+            // A value the database cannot hold (too long for its column, a character it
+            // cannot store) that a check at the edge missed: still the client's input, so a
+            // 422 and nothing written — logged, since the edge check should have said which
+            // field.
+            tracing::warn!(error = %err, "database refused a value; a field check is missing");
+            return AppError::new(
+                ErrorCode::ValidationFailed,
+                "输入的内容过长或含有不允许的字符",
+            );
+        }
+        AppError::Internal(anyhow::Error::new(err).context("database"))
+    }
+}
+
+/// PostgreSQL's data exceptions for a value of the wrong size or content (SQLSTATE 22001
+/// too long, 22021 NUL or a character not in the encoding, 22P05 untranslatable).
+fn is_data_refused(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    match e.as_ref() {
+        sea_orm::sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| matches!(code.as_ref(), "22001" | "22021" | "22P05")),
+        _ => false,
     }
 }
 

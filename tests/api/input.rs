@@ -172,3 +172,38 @@ async fn limits_outside_the_document_are_refused() {
     .await
     .assert_error(400, "INVALID_PARAMETER");
 }
+
+/// The last line of defence: a value PostgreSQL refuses (too long for its column, a NUL)
+/// that an edge check missed is the client's 422, not our 500. (SQLite stores either.)
+#[tokio::test]
+async fn a_value_the_database_refuses_is_a_422() {
+    use linli::error::{AppError, ErrorCode};
+    use sea_orm::ConnectionTrait;
+    if std::env::var("LINLI_TEST_DATABASE_URL").is_err() {
+        eprintln!("skipped: PostgreSQL only (LINLI_TEST_DATABASE_URL)");
+        return;
+    }
+    let app = spawn_app().await;
+    let long = "长".repeat(65);
+    for sql in [
+        format!("INSERT INTO districts (name, created_at) VALUES ('{long}', now())"),
+        "SELECT convert_from('\\x00'::bytea, 'UTF8')".to_owned(),
+    ] {
+        let err = app
+            .state
+            .db
+            .execute_unprepared(&sql)
+            .await
+            .expect_err("PostgreSQL refuses it");
+        let err = AppError::from(err);
+        assert_eq!(err.code(), ErrorCode::ValidationFailed, "{sql}");
+    }
+    // A broken statement stays our fault.
+    let err = app
+        .state
+        .db
+        .execute_unprepared("SELECT * FROM no_such_table")
+        .await
+        .expect_err("no such table");
+    assert_eq!(AppError::from(err).code(), ErrorCode::InternalError);
+}
