@@ -30,6 +30,8 @@ pub type CacheResult<T> = Result<T, CacheError>;
 pub struct Cache {
     prefix: Arc<str>,
     backend: Backend,
+    /// Where failed calls are counted (`/metrics`), once the application sets it.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 #[derive(Clone)]
@@ -65,6 +67,7 @@ impl Cache {
                 let cache = Cache {
                     prefix: settings.key_prefix.clone().into(),
                     backend: cache,
+                    metrics: None,
                 };
                 cache.ping().await.map_err(|e| {
                     anyhow::anyhow!("Redis at {} unreachable: {e}", redact(&settings.redis_url))
@@ -75,7 +78,14 @@ impl Cache {
         Ok(Cache {
             prefix: settings.key_prefix.clone().into(),
             backend,
+            metrics: None,
         })
+    }
+
+    /// Counts this cache's failed calls in `metrics`.
+    pub fn observed_by(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn describe(&self) -> &'static str {
@@ -90,12 +100,25 @@ impl Cache {
     }
 
     async fn with_timeout<T>(
+        &self,
         timeout: Duration,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> CacheResult<T> {
+        let counted = |kind| {
+            if let Some(m) = &self.metrics {
+                m.cache_error(kind);
+            }
+        };
         match tokio::time::timeout(timeout, fut).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(CacheError::Unavailable("timed out".into())),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                counted("error");
+                Err(e.into())
+            }
+            Err(_) => {
+                counted("timeout");
+                Err(CacheError::Unavailable("timed out".into()))
+            }
         }
     }
 
@@ -104,8 +127,9 @@ impl Cache {
             Backend::Memory(_) => Ok(()),
             Backend::Redis { conn, timeout } => {
                 let mut conn = conn.clone();
-                let _: String =
-                    Self::with_timeout(*timeout, redis::cmd("PING").query_async(&mut conn)).await?;
+                let _: String = self
+                    .with_timeout(*timeout, redis::cmd("PING").query_async(&mut conn))
+                    .await?;
                 Ok(())
             }
         }
@@ -117,7 +141,7 @@ impl Cache {
             Backend::Memory(store) => Ok(store.get(&key)),
             Backend::Redis { conn, timeout } => {
                 let mut conn = conn.clone();
-                Self::with_timeout(*timeout, conn.get(key)).await
+                self.with_timeout(*timeout, conn.get(key)).await
             }
         }
     }
@@ -132,7 +156,8 @@ impl Cache {
             Backend::Redis { conn, timeout } => {
                 let mut conn = conn.clone();
                 let millis = ttl.as_millis().max(1) as u64;
-                Self::with_timeout(*timeout, conn.pset_ex(key, value, millis)).await
+                self.with_timeout(*timeout, conn.pset_ex(key, value, millis))
+                    .await
             }
         }
     }
@@ -145,17 +170,18 @@ impl Cache {
             Backend::Redis { conn, timeout } => {
                 let mut conn = conn.clone();
                 let millis = ttl.as_millis().max(1) as u64;
-                let reply: Option<String> = Self::with_timeout(
-                    *timeout,
-                    redis::cmd("SET")
-                        .arg(&key)
-                        .arg(value)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(millis)
-                        .query_async(&mut conn),
-                )
-                .await?;
+                let reply: Option<String> = self
+                    .with_timeout(
+                        *timeout,
+                        redis::cmd("SET")
+                            .arg(&key)
+                            .arg(value)
+                            .arg("NX")
+                            .arg("PX")
+                            .arg(millis)
+                            .query_async(&mut conn),
+                    )
+                    .await?;
                 Ok(reply.is_some())
             }
         }
@@ -171,11 +197,12 @@ impl Cache {
                 let script = redis::Script::new(
                     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
                 );
-                let removed: i64 = Self::with_timeout(
-                    *timeout,
-                    script.key(&key).arg(value).invoke_async(&mut conn),
-                )
-                .await?;
+                let removed: i64 = self
+                    .with_timeout(
+                        *timeout,
+                        script.key(&key).arg(value).invoke_async(&mut conn),
+                    )
+                    .await?;
                 Ok(removed == 1)
             }
         }
@@ -190,7 +217,7 @@ impl Cache {
             }
             Backend::Redis { conn, timeout } => {
                 let mut conn = conn.clone();
-                let _: i64 = Self::with_timeout(*timeout, conn.del(key)).await?;
+                let _: i64 = self.with_timeout(*timeout, conn.del(key)).await?;
                 Ok(())
             }
         }
@@ -211,14 +238,15 @@ impl Cache {
                      if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) t = tonumber(ARGV[1]) end \
                      return {c, t}",
                 );
-                let (count, ttl_ms): (i64, i64) = Self::with_timeout(
-                    *timeout,
-                    script
-                        .key(&key)
-                        .arg(window.as_millis().max(1) as u64)
-                        .invoke_async(&mut conn),
-                )
-                .await?;
+                let (count, ttl_ms): (i64, i64) = self
+                    .with_timeout(
+                        *timeout,
+                        script
+                            .key(&key)
+                            .arg(window.as_millis().max(1) as u64)
+                            .invoke_async(&mut conn),
+                    )
+                    .await?;
                 Ok((count, (ttl_ms.max(0) as u64).div_ceil(1000)))
             }
         }
@@ -245,11 +273,12 @@ impl Cache {
                     "if redis.call('EXISTS', KEYS[1]) == 1 then \
                      redis.call('ZINCRBY', KEYS[1], ARGV[2], ARGV[1]) return 1 else return 0 end",
                 );
-                let done: i64 = Self::with_timeout(
-                    *timeout,
-                    script.key(&key).arg(member).arg(by).invoke_async(&mut conn),
-                )
-                .await?;
+                let done: i64 = self
+                    .with_timeout(
+                        *timeout,
+                        script.key(&key).arg(member).arg(by).invoke_async(&mut conn),
+                    )
+                    .await?;
                 Ok(done == 1)
             }
         }
@@ -274,7 +303,8 @@ impl Cache {
                     pipe.zadd_multiple(&key, &items).ignore();
                 }
                 pipe.pexpire(&key, ttl.as_millis().max(1) as i64).ignore();
-                Self::with_timeout(*timeout, pipe.query_async::<()>(&mut conn)).await
+                self.with_timeout(*timeout, pipe.query_async::<()>(&mut conn))
+                    .await
             }
         }
     }
@@ -287,15 +317,16 @@ impl Cache {
             Backend::Memory(store) => Ok(store.ztop(&key, n)),
             Backend::Redis { conn, timeout } => {
                 let mut conn = conn.clone();
-                let (exists, rows): (bool, Vec<(String, f64)>) = Self::with_timeout(
-                    *timeout,
-                    redis::pipe()
-                        .atomic()
-                        .exists(&key)
-                        .zrevrange_withscores(&key, 0, n as isize)
-                        .query_async(&mut conn),
-                )
-                .await?;
+                let (exists, rows): (bool, Vec<(String, f64)>) = self
+                    .with_timeout(
+                        *timeout,
+                        redis::pipe()
+                            .atomic()
+                            .exists(&key)
+                            .zrevrange_withscores(&key, 0, n as isize)
+                            .query_async(&mut conn),
+                    )
+                    .await?;
                 if !exists {
                     return Ok(None);
                 }
@@ -317,15 +348,16 @@ impl Cache {
             Backend::Memory(store) => Ok(store.zplace(&key, member)),
             Backend::Redis { conn, timeout } => {
                 let mut conn = conn.clone();
-                let (rank, score): (Option<u64>, Option<f64>) = Self::with_timeout(
-                    *timeout,
-                    redis::pipe()
-                        .atomic()
-                        .zrevrank(&key, member)
-                        .zscore(&key, member)
-                        .query_async(&mut conn),
-                )
-                .await?;
+                let (rank, score): (Option<u64>, Option<f64>) = self
+                    .with_timeout(
+                        *timeout,
+                        redis::pipe()
+                            .atomic()
+                            .zrevrank(&key, member)
+                            .zscore(&key, member)
+                            .query_async(&mut conn),
+                    )
+                    .await?;
                 Ok(rank.zip(score.map(|s| s as i64)))
             }
         }
@@ -483,6 +515,7 @@ mod tests {
         Cache {
             prefix: "t:".into(),
             backend: Backend::Memory(Arc::new(MemoryStore::default())),
+            metrics: None,
         }
     }
 

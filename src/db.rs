@@ -82,6 +82,42 @@ pub async fn begin_write(
     .await
 }
 
+/// The pool as `/metrics` shows it: connections open, idle, at most; and how long getting one
+/// takes right now (`None` when none came within `probe`).
+pub struct PoolStats {
+    pub open: u32,
+    pub idle: usize,
+    pub acquire: Option<Duration>,
+}
+
+pub async fn pool_stats(db: &DatabaseConnection, probe: Duration) -> Option<PoolStats> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => Some(stats_of(db.get_postgres_connection_pool(), probe).await),
+        DbBackend::Sqlite => Some(stats_of(db.get_sqlite_connection_pool(), probe).await),
+        _ => None,
+    }
+}
+
+async fn stats_of<DB: sea_orm::sqlx::Database>(
+    pool: &sea_orm::sqlx::Pool<DB>,
+    probe: Duration,
+) -> PoolStats {
+    let started = std::time::Instant::now();
+    let acquire = match tokio::time::timeout(probe, pool.acquire()).await {
+        Ok(Ok(conn)) => {
+            let took = started.elapsed();
+            drop(conn);
+            Some(took)
+        }
+        _ => None,
+    };
+    PoolStats {
+        open: pool.size(),
+        idle: pool.num_idle(),
+        acquire,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod merchants;
+pub mod metrics;
 pub mod moderation;
 pub mod notifications;
 pub mod openapi;

@@ -16,7 +16,6 @@ use crate::cache::Cache;
 use crate::config::Settings;
 use crate::crypto::{Crypto, decode_key};
 use crate::http::body::JsonLimit;
-use crate::http::metrics::Metrics;
 use crate::reads::Reads;
 use crate::state::AppState;
 use crate::wechat::WeChat;
@@ -179,10 +178,13 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     if settings.database.migrate_on_start {
         db::migrate(&db).await?;
     }
-    let cache = Cache::connect(&settings.cache).await?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let cache = Cache::connect(&settings.cache)
+        .await?
+        .observed_by(metrics.clone());
     let key = decode_key(settings.data_key())
         .map_err(|_| anyhow::anyhow!("LINLI__CRYPTO__DATA_KEY must be base64 of 32 bytes"))?;
-    let wechat = WeChat::new(settings.wechat.clone(), cache.clone())?;
+    let wechat = WeChat::new(settings.wechat.clone(), cache.clone())?.observed_by(metrics.clone());
     let storage = crate::storage::Storage::open(&settings.storage)?;
     Ok(AppState {
         db,
@@ -194,6 +196,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         reads: Arc::new(Reads::new(std::time::Duration::from_millis(
             settings.server.read_cache_ms,
         ))),
+        metrics,
         accounts: Arc::default(),
         settings: Arc::new(settings),
     })
@@ -217,7 +220,6 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let port = listener.local_addr()?.port();
-        let metrics = web::Data::new(Metrics::default());
         let api = Arc::new(crate::openapi::document());
         let limit = server_settings.json_limit_bytes;
         let data = web::Data::new(state.clone());
@@ -226,7 +228,6 @@ impl Application {
                 .into_utoipa_app()
                 .map(|app| app.wrap(from_fn(http::middleware::request_context)))
                 .app_data(data.clone())
-                .app_data(metrics.clone())
                 .app_data(JsonLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(http::path_config())

@@ -24,6 +24,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Short-lived copies for read requests (see `reads`).
     pub reads: Arc<Reads>,
+    /// What `/metrics` shows (see `metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Ledger accounts known to exist (see `ledger::KnownAccounts`).
     pub accounts: Arc<crate::points::ledger::KnownAccounts>,
 }

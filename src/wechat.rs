@@ -80,6 +80,8 @@ pub struct WeChat {
     http: reqwest::Client,
     settings: WeChatSettings,
     cache: Cache,
+    /// Where each call's outcome is counted (`/metrics`), once the application sets it.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 #[derive(Deserialize)]
@@ -148,7 +150,29 @@ impl WeChat {
             http,
             settings,
             cache,
+            metrics: None,
         })
+    }
+
+    /// Counts each call's outcome by API in `metrics`.
+    pub fn observed_by(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Counts one outcome of a call to `api` (its URL path: a fixed set, no identifiers).
+    fn count(&self, api: &str, outcome: impl FnOnce() -> String) {
+        if let Some(m) = &self.metrics {
+            m.wechat_call(api, outcome());
+        }
+    }
+
+    fn count_errcode(&self, api: &str, errcode: i64) {
+        self.count(api, || match errcode {
+            0 => "ok".to_owned(),
+            -1 => "busy".to_owned(),
+            code => format!("errcode_{code}"),
+        });
     }
 
     pub fn dev_login_enabled(&self) -> bool {
@@ -165,19 +189,27 @@ impl WeChat {
 
     /// Sends a request and reads the whole reply; network failures and non-2xx answers mean
     /// WeChat is unreachable.
+    /// Sends one request; returns the body, its content type and the API called (the URL
+    /// path, for counting).
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<(bytes::Bytes, String), WeChatError> {
-        let response = request
-            .send()
-            .await
+    ) -> Result<(bytes::Bytes, String, String), WeChatError> {
+        let request = request
+            .build()
             .map_err(|e| WeChatError::Unreachable(e.without_url().to_string()))?;
+        let api = request.url().path().to_owned();
+        let unreachable = |e: String| {
+            self.count(&api, || "unreachable".to_owned());
+            WeChatError::Unreachable(e)
+        };
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| unreachable(e.without_url().to_string()))?;
         if !response.status().is_success() {
-            return Err(WeChatError::Unreachable(format!(
-                "HTTP {}",
-                response.status()
-            )));
+            return Err(unreachable(format!("HTTP {}", response.status())));
         }
         let content_type = response
             .headers()
@@ -188,8 +220,8 @@ impl WeChat {
         let body = response
             .bytes()
             .await
-            .map_err(|e| WeChatError::Unreachable(e.without_url().to_string()))?;
-        Ok((body, content_type))
+            .map_err(|e| unreachable(e.without_url().to_string()))?;
+        Ok((body, content_type, api))
     }
 
     /// Waits before retry `attempt` of a busy answer, or says to give up.
@@ -210,9 +242,10 @@ impl WeChat {
     ) -> Result<Result<T, (i64, String)>, WeChatError> {
         let mut attempt = 0;
         loop {
-            let (body, _) = self.send(build()).await?;
+            let (body, _, api) = self.send(build()).await?;
             let envelope: Envelope = serde_json::from_slice(&body)
                 .map_err(|e| WeChatError::Unreachable(format!("unreadable reply: {e}")))?;
+            self.count_errcode(&api, envelope.errcode.unwrap_or(0));
             match envelope.errcode.unwrap_or(0) {
                 0 => {
                     let value = serde_json::from_slice(&body)
@@ -233,14 +266,16 @@ impl WeChat {
     ) -> Result<Result<(Vec<u8>, String), (i64, String)>, WeChatError> {
         let mut attempt = 0;
         loop {
-            let (body, content_type) = self.send(build()).await?;
+            let (body, content_type, api) = self.send(build()).await?;
             let looks_json = content_type.contains("json")
                 || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
             if !looks_json {
+                self.count_errcode(&api, 0);
                 return Ok(Ok((body.to_vec(), content_type)));
             }
             let envelope: Envelope = serde_json::from_slice(&body)
                 .map_err(|e| WeChatError::Unreachable(format!("unreadable reply: {e}")))?;
+            self.count_errcode(&api, envelope.errcode.unwrap_or(0));
             match envelope.errcode.unwrap_or(0) {
                 -1 => self.busy_backoff(&mut attempt).await?,
                 code => return Ok(Err((code, envelope.errmsg.unwrap_or_default()))),

@@ -5,7 +5,6 @@ use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::metrics::Metrics;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -79,14 +78,54 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// GET /metrics — Prometheus metrics: request counts and latency histograms by route and status.
+/// GET /metrics — what an operator needs when something goes wrong (see `crate::metrics`).
 #[utoipa::path(
     tag = "system",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+    responses((status = 200, description = "OpenMetrics text format", content_type = "application/openmetrics-text"))
 )]
 #[get("/metrics")]
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    sample(&state).await;
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(metrics.render())
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.encode())
+}
+
+/// Reads what is measured by looking rather than counting: the pool, the outbox, wishes by
+/// state and the process. Each look is bounded, so `/metrics` answers with the database down
+/// (the gauges then keep their last values, and the acquire probe says -1).
+async fn sample(state: &AppState) {
+    let m = &state.metrics;
+    m.sample_process();
+    m.pool_max
+        .set(i64::from(state.settings.database.max_connections));
+    if let Some(pool) = crate::db::pool_stats(&state.db, PROBE_TIMEOUT).await {
+        m.pool_size.set(i64::from(pool.open));
+        m.pool_idle.set(pool.idle as i64);
+        m.pool_acquire_seconds
+            .set(pool.acquire.map_or(-1.0, |d| d.as_secs_f64()));
+    }
+    let backlog = tokio::time::timeout(
+        PROBE_TIMEOUT,
+        crate::notifications::outbox::backlog(&state.db),
+    );
+    if let Ok(Ok((pending, oldest))) = backlog.await {
+        m.outbox_pending.set(pending);
+        let age = oldest.map_or(0.0, |t| {
+            (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        m.outbox_oldest_pending_seconds.set(age);
+    }
+    let wishes = tokio::time::timeout(
+        PROBE_TIMEOUT,
+        crate::wishes::staff::count_by_state(&state.db),
+    );
+    if let Ok(Ok(counts)) = wishes.await {
+        m.wishes.clear();
+        for (wish_state, n) in counts {
+            m.wishes
+                .get_or_create(&crate::metrics::StateLabels { state: wish_state })
+                .set(n);
+        }
+    }
 }

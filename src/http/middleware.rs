@@ -12,7 +12,6 @@ use actix_web::{Error, web};
 use tracing::Instrument;
 
 use crate::error::AppError;
-use crate::http::metrics::Metrics;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -99,7 +98,10 @@ pub async fn request_context(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let id = request_id(&req);
     let method = metric_method(req.method());
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let metrics = req
+        .app_data::<web::Data<crate::state::AppState>>()
+        .map(|state| state.metrics.clone());
+    let counted = metrics.as_ref().map(|m| m.request_started());
     let span = tracing::info_span!("request", request_id = %id, method = %method);
     let started = Instant::now();
     let mut res = match refuse_nul(&req) {
@@ -117,8 +119,9 @@ pub async fn request_context(
         .unwrap_or_else(|| "unmatched".to_owned());
     let status = res.status().as_u16();
     forget_after_write(&res, &route);
-    if let Some(metrics) = metrics {
-        metrics.observe(&method, &route, status, elapsed);
+    drop(counted);
+    if let Some(metrics) = &metrics {
+        metrics.observe_request(&method, &route, status, elapsed);
     }
     span.in_scope(|| {
         tracing::info!(

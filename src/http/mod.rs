@@ -4,7 +4,6 @@
 pub mod body;
 pub mod health;
 pub mod idempotency;
-pub mod metrics;
 pub mod middleware;
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};

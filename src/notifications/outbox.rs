@@ -138,3 +138,18 @@ mod tests {
         assert_eq!(local_time_now().len(), 16);
     }
 }
+
+/// Notifications waiting to be sent, and the creation time of the oldest (for `/metrics`).
+pub async fn backlog(db: &impl ConnectionTrait) -> AppResult<(i64, Option<chrono::DateTime<Utc>>)> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let row: Option<(i64, Option<chrono::DateTime<Utc>>)> = outbox::Entity::find()
+        .select_only()
+        .column_as(Expr::col(outbox::Column::Id).count(), "pending")
+        .column_as(Expr::col(outbox::Column::CreatedAt).min(), "oldest")
+        .filter(outbox::Column::State.is_in(["pending", "sending"]))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.unwrap_or((0, None)))
+}

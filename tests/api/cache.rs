@@ -68,4 +68,19 @@ async fn redis_going_down_fails_only_what_needs_it() {
         .unwrap();
     let ready = TestApp::reply(ready).await;
     assert_eq!(ready.assert_status(503)["cache"], "unavailable");
+    // The operator sees the failures.
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("linli_cache_errors_total{kind=\"error\"}")
+            || metrics.contains("linli_cache_errors_total{kind=\"timeout\"}"),
+        "{metrics}"
+    );
 }

@@ -220,6 +220,23 @@ async fn request_ids_health_and_metrics() {
         !text.contains("/api/v1/communities/1\""),
         "raw paths never become labels"
     );
+    // What an operator looks at when something goes wrong, sampled at each read.
+    for series in [
+        "linli_db_pool_connections ",
+        "linli_db_pool_idle_connections ",
+        "linli_db_pool_max_connections 8",
+        "linli_db_pool_acquire_seconds ",
+        "linli_outbox_pending 0",
+        "linli_outbox_oldest_pending_age_seconds 0",
+        "linli_process_resident_memory_bytes ",
+        "linli_process_cpu_seconds ",
+        "linli_http_requests_in_flight 1",
+        "linli_beans_awarded_total 0",
+        "linli_wechat_calls_total{api=\"/sns/jscode2session\",outcome=\"ok\"} 1",
+    ] {
+        assert!(text.contains(series), "{series} missing: {text}");
+    }
+    assert!(!text.contains("linli_db_pool_acquire_seconds -1"), "{text}");
 
     // The viewer and its assets are served by the server itself: no internet needed.
     let docs = app
