@@ -127,18 +127,6 @@ pub async fn enqueue(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_fit_wechat_limits() {
-        assert_eq!(fit("phrase2", "已通过审核了"), "已通过审核");
-        assert_eq!(fit("thing1", &"社".repeat(30)).chars().count(), 20);
-        assert_eq!(local_time_now().len(), 16);
-    }
-}
-
 /// Notifications waiting to be sent, and the creation time of the oldest (for `/metrics`).
 pub async fn backlog(db: &impl ConnectionTrait) -> AppResult<(i64, Option<chrono::DateTime<Utc>>)> {
     use sea_orm::sea_query::{Expr, ExprTrait};
@@ -152,4 +140,16 @@ pub async fn backlog(db: &impl ConnectionTrait) -> AppResult<(i64, Option<chrono
         .one(db)
         .await?;
     Ok(row.unwrap_or((0, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_fit_wechat_limits() {
+        assert_eq!(fit("phrase2", "已通过审核了"), "已通过审核");
+        assert_eq!(fit("thing1", &"社".repeat(30)).chars().count(), 20);
+        assert_eq!(local_time_now().len(), 16);
+    }
 }

@@ -222,6 +222,19 @@ pub async fn export_csv(state: &AppState, community_id: i64) -> AppResult<String
     Ok(out)
 }
 
+/// How many wishes are in each state, across all communities (for `/metrics`).
+pub async fn count_by_state(db: &impl sea_orm::ConnectionTrait) -> AppResult<Vec<(String, i64)>> {
+    use sea_orm::sea_query::Expr;
+    Ok(wish::Entity::find()
+        .select_only()
+        .column(wish::Column::State)
+        .column_as(Expr::col(wish::Column::Id).count(), "n")
+        .group_by(wish::Column::State)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,17 +249,4 @@ mod tests {
         );
         assert!(months.windows(2).all(|w| w[0] < w[1]));
     }
-}
-
-/// How many wishes are in each state, across all communities (for `/metrics`).
-pub async fn count_by_state(db: &impl sea_orm::ConnectionTrait) -> AppResult<Vec<(String, i64)>> {
-    use sea_orm::sea_query::Expr;
-    Ok(wish::Entity::find()
-        .select_only()
-        .column(wish::Column::State)
-        .column_as(Expr::col(wish::Column::Id).count(), "n")
-        .group_by(wish::Column::State)
-        .into_tuple()
-        .all(db)
-        .await?)
 }
