@@ -11,6 +11,7 @@ mod config;
 mod content;
 mod errors;
 mod helpers;
+mod ledger_race;
 mod me;
 mod merchants;
 mod openapi;
