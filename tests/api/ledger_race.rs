@@ -13,7 +13,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::merchants::{Shop, balance, fund, funded_resident, new_offer, pay_code_for, redeem, shop};
+use crate::merchants::{
+    Shop, balance, fund, funded_resident, new_offer, pay_code_for, redeem, shop,
+};
 use crate::wishes::{review, step, wish_body};
 
 /// What an answer to a shot does to the wallet if the shot was accepted.
@@ -63,7 +65,11 @@ fn moved(does: Move, r: &Reply) -> Result<i64, String> {
 async fn fulfilled_wish(app: &TestApp, s: &Shop, poster: &TestUser, claimer: &TestUser) -> i64 {
     let a = s.w.community_a;
     let posted = app
-        .post(&format!("/api/v1/communities/{a}/wishes"), &poster.token, wish_body())
+        .post(
+            &format!("/api/v1/communities/{a}/wishes"),
+            &poster.token,
+            wish_body(),
+        )
         .await;
     let id = posted.assert_status(201)["id"].as_i64().unwrap();
     review(app, id, &s.w.admin_a.token, None)
@@ -98,7 +104,9 @@ async fn fulfilled_wish(app: &TestApp, s: &Shop, poster: &TestUser, claimer: &Te
 async fn sold(app: &TestApp, s: &Shop, resident: &TestUser, key: &str, amount: i64) -> i64 {
     let code = pay_code_for(app, s.w.community_a, resident).await;
     let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": amount});
-    redeem(app, &s.staff.token, key, body).await.assert_status(201)["redemption_id"]
+    redeem(app, &s.staff.token, key, body)
+        .await
+        .assert_status(201)["redemption_id"]
         .as_i64()
         .unwrap()
 }
@@ -111,7 +119,10 @@ fn last_month() -> (String, chrono::DateTime<chrono::Utc>) {
         .with_ymd_and_hms(now.year(), now.month(), 1, 12, 0, 0)
         .unwrap();
     let then = first - chrono::Duration::days(3);
-    (then.format("%Y-%m").to_string(), then.with_timezone(&chrono::Utc))
+    (
+        then.format("%Y-%m").to_string(),
+        then.with_timezone(&chrono::Utc),
+    )
 }
 
 async fn wallet_of(app: &TestApp, s: &Shop, user: &TestUser) -> ledger_account::Model {
@@ -357,7 +368,11 @@ async fn every_bean_path_at_once_on_one_wallet_never_deadlocks() {
             Err(e) => wrong.push(format!("expiry pass: {e:?}")),
         }
     }
-    assert!(wrong.is_empty(), "{} answers not documented: {wrong:#?}", wrong.len());
+    assert!(
+        wrong.is_empty(),
+        "{} answers not documented: {wrong:#?}",
+        wrong.len()
+    );
 
     let problems = verify(&app.state.db).await.unwrap();
     assert!(problems.is_empty(), "{problems:?}");
@@ -439,4 +454,56 @@ async fn a_reversal_answers_from_its_own_transaction_and_a_retry_gets_the_same_r
         .assert_error(400, "INVALID_PARAMETER");
     let problems = verify(&app.state.db).await.unwrap();
     assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[tokio::test]
+async fn a_transaction_that_loses_a_deadlock_is_run_again() {
+    use linli::points::ledger::{AccountKind, account, lock_account};
+    use sea_orm::{DbBackend, TransactionTrait};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    if db.get_database_backend() != DbBackend::Postgres {
+        // SQLite writers queue for one write lock (BEGIN IMMEDIATE): they cannot deadlock.
+        return;
+    }
+    let w = world(&app).await;
+    let first = account(db, w.community_a, AccountKind::Wallet, 1)
+        .await
+        .unwrap()
+        .id;
+    let second = account(db, w.community_a, AccountKind::Wallet, 2)
+        .await
+        .unwrap()
+        .id;
+    // A partner takes the second row, then — once our first attempt holds the first row and
+    // waits for the second — asks for the first: a cycle, which PostgreSQL breaks by failing
+    // the transaction that waited longest, ours.
+    let partner = db.begin().await.unwrap();
+    lock_account(&partner, second).await.unwrap();
+    let attempts = AtomicU32::new(0);
+    let ours = linli::db::retry_conflicts(|| async {
+        let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let txn = db.begin().await?;
+        lock_account(&txn, first).await?;
+        lock_account(&txn, second).await?;
+        txn.commit().await?;
+        Ok(n)
+    });
+    let theirs = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        lock_account(&partner, first).await.unwrap();
+        partner.commit().await.unwrap();
+    };
+    let (won, ()) = tokio::join!(ours, theirs);
+    assert_eq!(won.unwrap(), 2, "lost once, then ran again and committed");
+    // Any other error is the answer at once, not a reason to run again.
+    let runs = AtomicU32::new(0);
+    let refused: Result<(), _> = linli::db::retry_conflicts(|| async {
+        runs.fetch_add(1, Ordering::SeqCst);
+        Err(linli::error::AppError::not_found())
+    })
+    .await;
+    assert!(refused.is_err());
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
