@@ -1,6 +1,7 @@
 //! Every path that moves beans, at the same moment on one wallet: manual awards and
 //! deductions, counter sales (by amount, and of an offer in stock), reversals of earlier sales,
-//! wish payments, earning awards, the expiry job and the settlement of the shop's till. They
+//! counter payments, wish payments, earning awards, the expiry job and the settlement of the
+//! shop's till. They
 //! all take their row locks in the one order written at the top of `src/points/ledger.rs`, so
 //! none waits on another in a cycle: no 500, every answer a documented one, the books right,
 //! and the balance the sum of what was accepted. And a reversal answers from its own
@@ -259,6 +260,30 @@ async fn every_bean_path_at_once_on_one_wallet_never_deadlocks() {
         });
     }
     groups.push(offer_sales);
+    // The resident pays at the shop's counter code too (the sale path with the resident as
+    // payer).
+    let made = app
+        .post(
+            &format!("/api/v1/merchants/{}/counter-codes", s.merchant_id),
+            &s.staff.token,
+            json!({}),
+        )
+        .await;
+    let scene = made.assert_status(201)["scene"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    groups.push(
+        (0..4)
+            .map(|i| Shot {
+                path: "/api/v1/me/counter-payments".into(),
+                token: racer.token.clone(),
+                key: Some(format!("counter-{i}")),
+                does: Move::Sale(4),
+                body: json!({"scene": scene, "amount": 4}),
+            })
+            .collect(),
+    );
     groups.push(
         to_reverse
             .iter()
