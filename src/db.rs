@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+};
 
 use crate::config::DatabaseSettings;
+use crate::error::{AppError, AppResult};
 
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.url.trim();
@@ -115,6 +118,61 @@ async fn stats_of<DB: sea_orm::sqlx::Database>(
         open: pool.size(),
         idle: pool.num_idle(),
         acquire,
+    }
+}
+
+/// How many times a transaction is run when it keeps losing deadlocks or serialization
+/// conflicts.
+pub const CONFLICT_ATTEMPTS: u32 = 3;
+
+/// The PostgreSQL SQLSTATEs of a transaction the database gave up so another could go on:
+/// `40P01` deadlock detected, `40001` serialization failure. Running it again is safe — all
+/// it wrote was rolled back — and usually succeeds.
+const CONFLICT_STATES: [&str; 2] = ["40P01", "40001"];
+
+/// True when an error is a database transaction lost to a deadlock or serialization conflict.
+pub fn is_conflict(err: &AppError) -> bool {
+    let AppError::Internal(cause) = err else {
+        return false;
+    };
+    let Some(db) = cause.downcast_ref::<sea_orm::DbErr>() else {
+        return false;
+    };
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = db
+    else {
+        return false;
+    };
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| CONFLICT_STATES.contains(&code.as_ref()))
+}
+
+/// Runs a whole database transaction — `run` begins, works and commits — again when the
+/// database broke a deadlock or serialization conflict by failing it, up to
+/// [`CONFLICT_ATTEMPTS`] times in all, with a short growing pause between. A safety net: the
+/// transactions that move beans take their locks in one order (`points::ledger`), so this
+/// should not be needed; if it is, the client still gets an answer, not a 500.
+pub async fn retry_conflicts<T, F, Fut>(mut run: F) -> AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = AppResult<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match run().await {
+            Err(e) if attempt < CONFLICT_ATTEMPTS && is_conflict(&e) => {
+                tracing::warn!(
+                    attempt,
+                    error = format!("{e:#}"),
+                    "transaction lost a conflict; running it again"
+                );
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `Idempotency-Key` header: required where a retry must not repeat an effect (moving
-//! beans). 1 to 64 visible ASCII characters.
+//! beans), optional where the effect can happen once anyway and the key only lets a retry get
+//! the first answer again (a reversal). 1 to 64 visible ASCII characters.
 
 use std::future::{Ready, ready};
 
@@ -35,5 +36,21 @@ impl FromRequest for IdempotencyKey {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(parse(req))
+    }
+}
+
+/// An `Idempotency-Key` the client may send: absent is `None`, but one that is sent must be
+/// well formed.
+pub struct OptionalIdempotencyKey(pub Option<String>);
+
+impl FromRequest for OptionalIdempotencyKey {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if req.headers().get("idempotency-key").is_none() {
+            return ready(Ok(OptionalIdempotencyKey(None)));
+        }
+        ready(parse(req).map(|k| OptionalIdempotencyKey(Some(k.0))))
     }
 }

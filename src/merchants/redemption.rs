@@ -13,9 +13,9 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Set,
-    Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr,
+    Set, Statement,
 };
 
 use crate::pagination::Keyset;
@@ -278,34 +278,32 @@ pub async fn redeem(
 }
 
 /// Runs a sale: on PostgreSQL as one call to the database function `linli_sale`, elsewhere
-/// statement by statement. Both take the same steps in the same order under the same locks,
-/// and are held to the same tests.
+/// statement by statement. Both take the same steps in the same order under the same locks
+/// (the lock order in `points::ledger`), and are held to the same tests. A sale that loses a
+/// deadlock anyway is run again: all it wrote, the pay code's use included, was rolled back.
 async fn sell(state: &AppState, order: Order) -> AppResult<Receipt> {
     if state.db.get_database_backend() == DbBackend::Postgres {
-        return sell_in_one_call(state, order).await;
+        return crate::db::retry_conflicts(|| sell_in_one_call(state, &order)).await;
     }
     let shop = open_shop(state, order.merchant_id).await?;
     let (offer, amount) = item(state, &shop, order.item).await?;
-    complete(
-        state,
-        Sale {
-            shop: &shop,
-            offer,
-            amount,
-            order,
-        },
-    )
-    .await
+    let sale = Sale {
+        shop: &shop,
+        offer,
+        amount,
+        order,
+    };
+    crate::db::retry_conflicts(|| complete(state, &sale)).await
 }
 
 /// The sale as one database round trip (see `migrations/src/sql/sale_v1.sql`).
-async fn sell_in_one_call(state: &AppState, order: Order) -> AppResult<Receipt> {
-    let (code_hash, user_id, community_id) = match order.payer {
-        Payer::PayCode { hash } => (Some(hash), None, None),
+async fn sell_in_one_call(state: &AppState, order: &Order) -> AppResult<Receipt> {
+    let (code_hash, user_id, community_id) = match &order.payer {
+        Payer::PayCode { hash } => (Some(hash.clone()), None, None),
         Payer::Resident {
             user_id,
             community_id,
-        } => (None, Some(user_id), Some(community_id)),
+        } => (None, Some(*user_id), Some(*community_id)),
     };
     let (offer_id, amount) = match order.item {
         Item::Offer(id) => (Some(id), None),
@@ -321,8 +319,8 @@ async fn sell_in_one_call(state: &AppState, order: Order) -> AppResult<Receipt> 
             community_id.into(),
             offer_id.into(),
             amount.into(),
-            order.key.into(),
-            order.request_hash.into(),
+            order.key.clone().into(),
+            order.request_hash.clone().into(),
             order.actor.into(),
             order.channel.as_str().into(),
             Utc::now().into(),
@@ -342,7 +340,9 @@ async fn sell_in_one_call(state: &AppState, order: Order) -> AppResult<Receipt> 
         }
         Err(e) => return Err(refusal(&e).unwrap_or_else(|| e.into())),
     };
-    as_issued(state, &row).await
+    // A new sale's receipt is the row the call returned; only a retry of a sale from before
+    // rows kept names reads its stored receipt (nothing was written by this call then).
+    as_issued(&state.db, &row).await
 }
 
 /// The refusal `linli_sale` raised (SQLSTATE LN001, the refusal's code as the message), as
@@ -505,13 +505,15 @@ pub async fn pay_at_counter(
 
 /// The sale in one short database transaction: the wallet debited, the merchant credited,
 /// one taken from stock and the pay code used — or, if anything is refused, nothing written.
-async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
+/// Locks in the ledger's order: the pay code and the key (step 1), the accounts opened
+/// (step 2), the wallet (step 3), the user row (4), the offer's stock (5), the till (6).
+async fn complete(state: &AppState, sale: &Sale<'_>) -> AppResult<Receipt> {
     let Sale {
         shop,
         offer,
         amount,
         order,
-    } = &sale;
+    } = sale;
     let now = Utc::now();
     let txn = crate::db::begin_write(&state.db).await?;
     // Whose wallet pays. A pay code is used up first, in the statement that reads it; if it
@@ -569,8 +571,9 @@ async fn complete(state: &AppState, sale: Sale<'_>) -> AppResult<Receipt> {
     // commit, so its lock is held as briefly as possible.
     let tx = match ledger::claim(&txn, &new).await? {
         Posted::Replay(tx) => {
+            let first = replayed(&txn, &tx).await;
             txn.rollback().await?;
-            return replayed(state, &tx).await;
+            return first;
         }
         Posted::New(tx) => tx,
     };
@@ -689,22 +692,22 @@ fn stored(tx: &ledger_transaction::Model) -> AppResult<Receipt> {
 
 /// The receipt a redemption row was issued with: from the row, or for a row from before rows
 /// kept names, the one stored with its ledger transaction.
-async fn as_issued(state: &AppState, row: &redemption::Model) -> AppResult<Receipt> {
+async fn as_issued(db: &impl ConnectionTrait, row: &redemption::Model) -> AppResult<Receipt> {
     if let Some(receipt) = issued(row) {
         return Ok(receipt);
     }
     let tx = ledger_transaction::Entity::find_by_id(row.transaction_id)
-        .one(&state.db)
+        .one(db)
         .await?
         .ok_or_else(AppError::not_found)?;
     stored(&tx)
 }
 
 /// The first answer again, for a retry whose key already moved beans.
-async fn replayed(state: &AppState, tx: &ledger_transaction::Model) -> AppResult<Receipt> {
+async fn replayed(db: &impl ConnectionTrait, tx: &ledger_transaction::Model) -> AppResult<Receipt> {
     let row = redemption::Entity::find()
         .filter(redemption::Column::TransactionId.eq(tx.id))
-        .one(&state.db)
+        .one(db)
         .await?;
     match row.as_ref().and_then(issued) {
         Some(receipt) => Ok(receipt),
@@ -725,17 +728,26 @@ pub async fn receipt(
     if r.user_id != current.id() {
         crate::merchants::service::staffed(state, current, r.merchant_id).await?;
     }
-    let mut receipt = as_issued(state, &r).await?;
+    let mut receipt = as_issued(&state.db, &r).await?;
     receipt.status = r.status;
     Ok(receipt)
 }
 
+fn already_reversed() -> AppError {
+    AppError::new(ErrorCode::AlreadyReversed, "该笔兑换已撤销")
+}
+
 /// Reverses a redemption: beans back to the wallet, off the merchant's account, one back into
 /// stock. Staff within the window, community admins at any time; once.
+///
+/// The answer is the reversed receipt, built in the reversal's own transaction and stored with
+/// it. With an `Idempotency-Key`, a retry by the same person with the same key — a till that
+/// heard nothing back — gets that receipt again; any other second reversal is refused.
 pub async fn reverse(
     state: &AppState,
     current: &CurrentUser,
     redemption_id: i64,
+    client_key: Option<&str>,
 ) -> AppResult<Receipt> {
     let r = redemption::Entity::find_by_id(redemption_id)
         .one(&state.db)
@@ -756,6 +768,28 @@ pub async fn reverse(
             ));
         }
     }
+    // Without a key, every call is a reversal of its own; with one, a retry is told from a
+    // second reversal by who sent it and under which key.
+    let request_hash = ledger::request_hash(&serde_json::json!({
+        "redemption": r.id, "by": current.id(), "key": client_key,
+    }));
+    crate::db::retry_conflicts(|| {
+        reverse_once(state, current, &r, client_key.is_some(), &request_hash)
+    })
+    .await
+}
+
+/// The reversal's database transaction. Locks in the ledger's order: the redemption row and
+/// the key (step 1), the wallet (step 3), the offer's stock (step 5), the till (step 6) — the
+/// order a sale takes them in, so the two never wait on each other in a cycle.
+async fn reverse_once(
+    state: &AppState,
+    current: &CurrentUser,
+    r: &redemption::Model,
+    keyed: bool,
+    request_hash: &str,
+) -> AppResult<Receipt> {
+    let key = format!("reverse:{}", r.id);
     let txn = crate::db::begin_write(&state.db).await?;
     let flipped = redemption::Entity::update_many()
         .col_expr(redemption::Column::Status, Expr::value("reversed"))
@@ -764,12 +798,22 @@ pub async fn reverse(
         .exec(&txn)
         .await?;
     if flipped.rows_affected != 1 {
-        return Err(AppError::new(ErrorCode::AlreadyReversed, "该笔兑换已撤销"));
+        // Reversed already — by this very request, if the till is retrying with its key.
+        let first = ledger_transaction::Entity::find()
+            .filter(ledger_transaction::Column::CommunityId.eq(r.community_id))
+            .filter(ledger_transaction::Column::IdempotencyKey.eq(key.as_str()))
+            .one(&txn)
+            .await?;
+        txn.rollback().await?;
+        return match first {
+            Some(tx) if keyed && tx.request_hash == request_hash && tx.response.is_some() => {
+                stored(&tx)
+            }
+            _ => Err(already_reversed()),
+        };
     }
     let wallet = ledger::account(&txn, r.community_id, AccountKind::Wallet, r.user_id).await?;
     let till = ledger::till_for(&txn, r.community_id, r.merchant_id, wallet.id).await?;
-    // Wallet, then the offer's stock, then the till — the order a sale takes them in, so the
-    // two never wait on each other in a cycle.
     ledger::lock_account(&txn, wallet.id).await?;
     if let Some(offer_id) = r.offer_id {
         offer::Entity::update_many()
@@ -779,14 +823,13 @@ pub async fn reverse(
             .exec(&txn)
             .await?;
     }
-    let key = format!("reverse:{}", r.id);
     let posted = ledger::post(
         &txn,
         NewTransaction {
             community_id: r.community_id,
             kind: TxKind::Reversal,
             key: &key,
-            request_hash: ledger::request_hash(&serde_json::json!({"redemption": r.id})),
+            request_hash: request_hash.to_owned(),
             reason: "撤销兑换",
             ref_type: Some("redemption"),
             ref_id: Some(r.id),
@@ -806,7 +849,7 @@ pub async fn reverse(
     )
     .await?;
     let Posted::New(tx) = posted else {
-        return Err(AppError::new(ErrorCode::AlreadyReversed, "该笔兑换已撤销"));
+        return Err(already_reversed());
     };
     redemption::Entity::update_many()
         .col_expr(
@@ -816,8 +859,14 @@ pub async fn reverse(
         .filter(redemption::Column::Id.eq(r.id))
         .exec(&txn)
         .await?;
+    // The answer comes from this transaction, not from a read after commit on another
+    // connection: once the reversal is committed, the client is told so.
+    let mut receipt = as_issued(&txn, r).await?;
+    receipt.status = "reversed".into();
+    let json = serde_json::to_value(&receipt).map_err(|e| AppError::Internal(e.into()))?;
+    ledger::store_response(&txn, tx.id, &json).await?;
     txn.commit().await?;
-    receipt(state, current, r.id).await
+    Ok(receipt)
 }
 
 /// The merchant's redemptions, newest first (its staff and managers): what came in at the

@@ -11,7 +11,7 @@ use crate::auth::extract::{Admin, CurrentUser, InCommunity, Member};
 use crate::entities::{merchant, offer};
 use crate::error::{AppResult, ErrorBody};
 use crate::http::body::Body;
-use crate::http::idempotency::IdempotencyKey;
+use crate::http::idempotency::{IdempotencyKey, OptionalIdempotencyKey};
 use crate::merchants::redemption::{self, CounterPayment, Receipt, RedeemRequest};
 use crate::merchants::service::{self, NewMerchant, OfferInput};
 use crate::merchants::settlement::{self, Statement};
@@ -663,13 +663,21 @@ pub async fn get_receipt(
     Ok(HttpResponse::Ok().json(redemption::receipt(&state, &user, path.into_inner()).await?))
 }
 
-/// Reverses a redemption (staff within the window, community admins any time).
+/// POST /api/v1/redemptions/{redemption_id}/reverse — reverses a redemption (staff within the
+/// window, community admins any time): the beans go back to the wallet, one back into stock.
+/// The answer is the reversed receipt. With an `Idempotency-Key`, a retry by the same person
+/// with the same key (a till that heard nothing back) gets the same receipt again; any other
+/// second reversal is `ALREADY_REVERSED`.
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("redemption_id" = i64, Path)),
+    params(
+        ("redemption_id" = i64, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Optional, 1–64 visible characters: a retry with the same key gets the same receipt"),
+    ),
     responses(
         (status = 200, body = Receipt),
+        (status = 400, description = "INVALID_PARAMETER (a malformed Idempotency-Key)", body = ErrorBody),
         (status = 403, description = "REVERSAL_WINDOW_PASSED", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "ALREADY_REVERSED, INSUFFICIENT_BEANS", body = ErrorBody),
@@ -680,8 +688,10 @@ pub async fn reverse(
     state: web::Data<AppState>,
     user: CurrentUser,
     path: web::Path<i64>,
+    key: OptionalIdempotencyKey,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(redemption::reverse(&state, &user, path.into_inner()).await?))
+    let receipt = redemption::reverse(&state, &user, path.into_inner(), key.0.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(receipt))
 }
 
 #[derive(Deserialize, IntoParams)]

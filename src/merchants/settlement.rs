@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 
 use crate::calendar::{cst, month_bounds};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::extract::CurrentUser;
-use crate::entities::{merchant, offer, redemption, settlement};
+use crate::entities::{ledger_account, merchant, offer, redemption, settlement};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::merchants::service::{managed, staffed};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
@@ -79,17 +80,27 @@ pub async fn statement(
     month: &str,
 ) -> AppResult<Statement> {
     let shop = staffed(state, current, merchant_id).await?;
-    let (start, end) = month_bounds(month)?;
+    let bounds = month_bounds(month)?;
+    read_statement(&state.db, shop, month, bounds).await
+}
+
+/// The month's statement as `db` sees it (a settlement reads it in its own transaction).
+async fn read_statement(
+    db: &impl ConnectionTrait,
+    shop: merchant::Model,
+    month: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) -> AppResult<Statement> {
     let rows = redemption::Entity::find()
         .filter(redemption::Column::MerchantId.eq(shop.id))
         .filter(redemption::Column::CreatedAt.gte(start))
         .filter(redemption::Column::CreatedAt.lt(end))
         .order_by_asc(redemption::Column::Id)
-        .all(&state.db)
+        .all(db)
         .await?;
     let offers = offer::Entity::find()
         .filter(offer::Column::MerchantId.eq(shop.id))
-        .all(&state.db)
+        .all(db)
         .await?;
     let mut by_offer: BTreeMap<Option<i64>, (i64, i64)> = BTreeMap::new();
     let mut by_day: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -121,7 +132,7 @@ pub async fn statement(
     let settled = settlement::Entity::find()
         .filter(settlement::Column::MerchantId.eq(shop.id))
         .filter(settlement::Column::Month.eq(month))
-        .one(&state.db)
+        .one(db)
         .await?
         .map(|s| Settled {
             amount: s.amount,
@@ -165,6 +176,10 @@ pub async fn statement(
     })
 }
 
+fn settled_already() -> AppError {
+    AppError::new(ErrorCode::SettlementNotAllowed, "该月份已结算")
+}
+
 /// Settles a finished month (the merchant's community admins), once.
 pub async fn settle(
     state: &AppState,
@@ -173,35 +188,75 @@ pub async fn settle(
     month: &str,
 ) -> AppResult<Statement> {
     let shop = managed(state, current, merchant_id).await?;
-    let (_, end) = month_bounds(month)?;
-    if end > Utc::now() {
+    let bounds = month_bounds(month)?;
+    if bounds.1 > Utc::now() {
         return Err(AppError::new(
             ErrorCode::SettlementNotAllowed,
             "只能结算已经结束的月份",
         ));
     }
-    let draft = statement(state, current, merchant_id, month).await?;
-    if draft.settled.is_some() {
-        return Err(AppError::new(
-            ErrorCode::SettlementNotAllowed,
-            "该月份已结算",
-        ));
+    crate::db::retry_conflicts(|| settle_once(state, current.id(), &shop, month, bounds)).await
+}
+
+/// The settlement's database transaction; the statement it answers with is read and settled
+/// in it. Locks in the ledger's order: the settlement accounts opened (step 2), then every
+/// till shard of the shop and those settlement accounts together, by ascending id (step 6),
+/// before the month is read — so the tills' balances cannot change under it.
+async fn settle_once(
+    state: &AppState,
+    admin_id: i64,
+    shop: &merchant::Model,
+    month: &str,
+    bounds: (DateTime<Utc>, DateTime<Utc>),
+) -> AppResult<Statement> {
+    let txn = crate::db::begin_write(&state.db).await?;
+    let tills = ledger_account::Entity::find()
+        .filter(ledger_account::Column::Kind.eq(AccountKind::Merchant.as_str()))
+        .filter(ledger_account::Column::OwnerId.eq(shop.id))
+        .all(&txn)
+        .await?;
+    let mut ids: Vec<i64> = tills.iter().map(|t| t.id).collect();
+    let mut settlements = BTreeMap::new();
+    for community_id in tills.iter().map(|t| t.community_id) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = settlements.entry(community_id) {
+            let account = ledger::account(&txn, community_id, AccountKind::Settlement, 0).await?;
+            ids.push(account.id);
+            slot.insert(account);
+        }
+    }
+    let locked = ledger::lock_accounts(&txn, ids).await?;
+    let mut statement = read_statement(&txn, shop.clone(), month, bounds).await?;
+    if statement.settled.is_some() {
+        return Err(settled_already());
     }
     // Each community's beans settle in that community's books, one transaction each.
-    let txn = crate::db::begin_write(&state.db).await?;
     let mut tx_id = None;
-    for line in draft.by_community.iter().filter(|l| l.beans > 0) {
-        let tx = settle_community(&txn, current.id(), &shop, month, line).await?;
+    for line in statement.by_community.iter().filter(|l| l.beans > 0) {
+        let tills: Vec<&ledger_account::Model> = locked
+            .iter()
+            .filter(|a| a.kind == AccountKind::Merchant.as_str())
+            .filter(|a| a.community_id == line.community_id)
+            .collect();
+        let into = settlements
+            .get(&line.community_id)
+            .cloned()
+            .ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::SettlementNotAllowed,
+                    "商户账户余额不足以结算该月",
+                )
+            })?;
+        let tx = settle_community(&txn, admin_id, shop, month, line, &tills, into).await?;
         if tx_id.is_none() || line.community_id == shop.community_id {
             tx_id = Some(tx);
         }
     }
-    settlement::ActiveModel {
+    let row = settlement::ActiveModel {
         merchant_id: Set(shop.id),
         month: Set(month.to_owned()),
-        amount: Set(draft.net_beans),
+        amount: Set(statement.net_beans),
         transaction_id: Set(tx_id),
-        settled_by: Set(current.id()),
+        settled_by: Set(admin_id),
         created_at: Set(Utc::now()),
         ..Default::default()
     }
@@ -209,31 +264,39 @@ pub async fn settle(
     .await
     .map_err(|e| {
         if crate::error::is_unique_violation(&e) {
-            AppError::new(ErrorCode::SettlementNotAllowed, "该月份已结算")
+            settled_already()
         } else {
             e.into()
         }
     })?;
     txn.commit().await?;
-    statement(state, current, merchant_id, month).await
+    // The answer is the statement this transaction read and settled, not a read after commit.
+    statement.settled = Some(Settled {
+        amount: row.amount,
+        settled_by: row.settled_by,
+        settled_at: row.created_at,
+    });
+    Ok(statement)
 }
 
-/// Moves one community's share of the month from the merchant's till shards (in shard
-/// order) to that community's settlement account.
+/// Moves one community's share of the month from the merchant's till shards (already locked,
+/// in id order) to that community's settlement account.
 async fn settle_community(
     txn: &DatabaseTransaction,
     admin_id: i64,
     shop: &merchant::Model,
     month: &str,
     line: &CommunityLine,
+    tills: &[&ledger_account::Model],
+    into: ledger_account::Model,
 ) -> AppResult<i64> {
     let mut legs = Vec::new();
     let mut left = line.beans;
-    for till in ledger::tills(txn, line.community_id, shop.id).await? {
+    for till in tills {
         let take = std::cmp::min(left, till.balance);
         if take > 0 {
             legs.push(Leg {
-                account: till,
+                account: (*till).clone(),
                 amount: -take,
             });
             left -= take;
@@ -245,9 +308,8 @@ async fn settle_community(
             "商户账户余额不足以结算该月",
         ));
     }
-    let settled = ledger::account(txn, line.community_id, AccountKind::Settlement, 0).await?;
     legs.push(Leg {
-        account: settled,
+        account: into,
         amount: line.beans,
     });
     let key = format!("settle:{}:{month}", shop.id);
@@ -270,10 +332,7 @@ async fn settle_community(
     .await?;
     match posted {
         Posted::New(tx) => Ok(tx.id),
-        Posted::Replay(_) => Err(AppError::new(
-            ErrorCode::SettlementNotAllowed,
-            "该月份已结算",
-        )),
+        Posted::Replay(_) => Err(settled_already()),
     }
 }
 

@@ -63,8 +63,40 @@ pub async fn adjust(
     let request_hash = ledger::request_hash(&serde_json::json!({
         "user_id": user_id, "amount": amount, "reason": reason,
     }));
-    // The client's key is scoped to the admin who sent it.
-    let key = format!("adjust:{}:{client_key}", admin.id());
+    let asked = Asked {
+        community_id,
+        user_id,
+        amount,
+        reason,
+        // The client's key is scoped to the admin who sent it.
+        key: format!("adjust:{}:{client_key}", admin.id()),
+        request_hash,
+        admin_id: admin.id(),
+    };
+    crate::db::retry_conflicts(|| post_adjustment(state, &asked)).await
+}
+
+/// An adjustment as checked, ready to post.
+struct Asked {
+    community_id: i64,
+    user_id: i64,
+    amount: i64,
+    reason: String,
+    key: String,
+    request_hash: String,
+    admin_id: i64,
+}
+
+/// The adjustment's database transaction; the receipt is built from what it wrote, before
+/// commit. Locks (see the lock order in `points::ledger`): the key (step 1), the wallet
+/// (step 3), the issuing account (step 6) — the same order for an award and a deduction.
+async fn post_adjustment(state: &AppState, asked: &Asked) -> AppResult<AdjustmentReceipt> {
+    let Asked {
+        community_id,
+        user_id,
+        amount,
+        ..
+    } = *asked;
     let kind = if amount > 0 {
         TxKind::ManualAward
     } else {
@@ -78,12 +110,12 @@ pub async fn adjust(
         NewTransaction {
             community_id,
             kind,
-            key: &key,
-            request_hash,
-            reason: &reason,
+            key: &asked.key,
+            request_hash: asked.request_hash.clone(),
+            reason: &asked.reason,
             ref_type: Some("user"),
             ref_id: Some(user_id),
-            created_by: Some(admin.id()),
+            created_by: Some(asked.admin_id),
             reverses_id: None,
             legs: vec![
                 Leg {
@@ -112,8 +144,8 @@ pub async fn adjust(
                 user_id,
                 amount,
                 balance_after: after.balance,
-                reason,
-                created_by: admin.id(),
+                reason: asked.reason.clone(),
+                created_by: asked.admin_id,
                 created_at: tx.created_at,
             };
             let json = serde_json::to_value(&receipt).map_err(|e| AppError::Internal(e.into()))?;

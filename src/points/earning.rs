@@ -76,11 +76,17 @@ async fn granted_since(
 }
 
 /// Awards beans for an event under the community's rule and caps. Replays return the first
-/// award. Runs in its own database transaction.
+/// award. Runs in its own database transaction (run again if it loses a deadlock).
 pub async fn award(state: &AppState, req: AwardRequest<'_>) -> AppResult<earning_award::Model> {
     if req.units <= 0 {
         return Err(AppError::validation("units", "数量须为正整数"));
     }
+    crate::db::retry_conflicts(|| award_once(state, &req)).await
+}
+
+/// Locks (see the lock order in `points::ledger`): both accounts opened (step 2), the wallet
+/// (step 3) and under it the award's keys, then the issuing account (step 6).
+async fn award_once(state: &AppState, req: &AwardRequest<'_>) -> AppResult<earning_award::Model> {
     let find = || {
         earning_award::Entity::find()
             .filter(earning_award::Column::CommunityId.eq(req.community_id))
@@ -88,6 +94,7 @@ pub async fn award(state: &AppState, req: AwardRequest<'_>) -> AppResult<earning
     };
     let txn = crate::db::begin_write(&state.db).await?;
     let wallet = ledger::account(&txn, req.community_id, AccountKind::Wallet, req.user_id).await?;
+    let issuing = ledger::account(&txn, req.community_id, AccountKind::Issuing, 0).await?;
     // Lock the wallet first: awards to one person are counted against the caps one at a time.
     ledger::lock_account(&txn, wallet.id).await?;
     if let Some(existing) = find().one(&txn).await? {
@@ -139,18 +146,19 @@ pub async fn award(state: &AppState, req: AwardRequest<'_>) -> AppResult<earning
     .await?;
     if claimed == 0 {
         // The same key for another person, paid in the meantime: the first award stands.
-        txn.rollback().await?;
-        return find()
-            .one(&state.db)
+        // Read here, in this transaction, which sees the row that took the key.
+        let first = find()
+            .one(&txn)
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("award key taken but not found")));
+        txn.rollback().await?;
+        return first;
     }
     let mut record = find()
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("award vanished")))?;
     if granted > 0 {
-        let issuing = ledger::account(&txn, req.community_id, AccountKind::Issuing, 0).await?;
         let key = format!("earn:{}", req.key);
         let reason = match req.event {
             EarnEvent::WishFulfilled => "圆梦微心愿".to_owned(),

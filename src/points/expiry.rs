@@ -40,7 +40,7 @@ pub async fn run_once(state: &AppState) -> AppResult<Pass> {
         .all(&state.db)
         .await?;
     for wallet_id in due {
-        let moved = expire_wallet(state, wallet_id).await?;
+        let moved = crate::db::retry_conflicts(|| expire_wallet(state, wallet_id)).await?;
         if moved > 0 {
             pass.wallets_expired += 1;
             pass.beans_expired += moved;
@@ -50,15 +50,18 @@ pub async fn run_once(state: &AppState) -> AppResult<Pass> {
     Ok(pass)
 }
 
+/// Locks (see the lock order in `points::ledger`): the expiry account opened (step 2), the
+/// wallet (step 3) with its lots, the expiry account (step 6).
 async fn expire_wallet(state: &AppState, wallet_id: i64) -> AppResult<i64> {
     let txn = crate::db::begin_write(&state.db).await?;
-    ledger::lock_account(&txn, wallet_id).await?;
     let Some(wallet) = ledger_account::Entity::find_by_id(wallet_id)
         .one(&txn)
         .await?
     else {
         return Ok(0);
     };
+    let expiry = ledger::account(&txn, wallet.community_id, AccountKind::Expiry, 0).await?;
+    ledger::lock_account(&txn, wallet_id).await?;
     let now = Utc::now();
     let lots = bean_lot::Entity::find()
         .filter(bean_lot::Column::AccountId.eq(wallet_id))
@@ -71,7 +74,6 @@ async fn expire_wallet(state: &AppState, wallet_id: i64) -> AppResult<i64> {
     if total == 0 {
         return Ok(0);
     }
-    let expiry = ledger::account(&txn, wallet.community_id, AccountKind::Expiry, 0).await?;
     // The wallet is locked, so its latest posting names the state it is in: a pass over the
     // same state replays, and a lot that holds beans again after a reversal put them back is
     // swept under a key of its own.

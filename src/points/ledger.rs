@@ -1,4 +1,36 @@
 //! The one place beans move: accounts, `post` and `verify`.
+//!
+//! # Lock order
+//!
+//! Every database transaction that moves beans takes its row locks in this one order, so two
+//! of them never wait on each other in a cycle (a deadlock, which PostgreSQL breaks by failing
+//! one of them). Other modules refer to these steps by number ("lock order, step 3").
+//!
+//! 1. **The request's own rows**, which only a retry of the same request also wants: the row
+//!    acted on (the pay code a sale uses up, the redemption a reversal flips) and the
+//!    idempotency key, claimed by inserting its `ledger_transactions` or `earning_awards` row.
+//!    Each kind of key (`adjust:`, `redeem:`, `counter:`, `reverse:`, `earn:`, …) is claimed
+//!    at the same step by every request that can carry it, so two requests with one key meet
+//!    there in the same order; an earning award claims its keys under the wallet (step 3),
+//!    because its caps are counted there.
+//! 2. **Accounts opened on first use** ([`account`], [`till_for`]): found, or inserted, which
+//!    makes a second opener of the same new account wait for the first to commit. Every
+//!    account a transaction will touch is opened before step 3, so an opener holds nothing of
+//!    steps 3–6 while it waits.
+//! 3. **The wallet** ([`lock_account`], or its balance update in [`apply`]): the resident's
+//!    account, with its lots (`bean_lots`, `bean_lot_spends`), which are only touched while it
+//!    is held. A transaction moves one wallet; were there several, by ascending account id.
+//! 4. **The resident's user row** (an offer's per-resident limit, counted across communities).
+//! 5. **The offer's stock row.**
+//! 6. **Shared accounts** — a merchant's till shards, the community's issuing, settlement and
+//!    expiry accounts — by ascending account id, last, just before commit: many requests want
+//!    them, so they are held for the shortest time. A debit of a till (a reversal, a
+//!    settlement) is taken here too, in id order; its covering check is the conditional update.
+//!
+//! A counter sale on PostgreSQL runs as one call to `linli_sale`
+//! (`migrations/src/sql/sale_v1.sql`), which takes the same steps in the same order. A
+//! transaction that loses a deadlock anyway (or a serialization conflict) is run again a few
+//! times by [`crate::db::retry_conflicts`]; that is a safety net, not the rule.
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -95,17 +127,20 @@ fn till_shard(wallet_id: i64) -> i32 {
     wallet_id.rem_euclid(TILL_SHARDS) as i32
 }
 
-/// Every opened shard of a merchant's till.
-pub async fn tills(
+/// Locks several accounts (lock order, step 6: ascending account id) and reads them as they
+/// are under the lock: for a settlement, whose amounts come from the tills' balances.
+pub async fn lock_accounts(
     db: &impl ConnectionTrait,
-    community_id: i64,
-    merchant_id: i64,
+    mut ids: Vec<i64>,
 ) -> AppResult<Vec<ledger_account::Model>> {
+    ids.sort_unstable();
+    ids.dedup();
+    for id in &ids {
+        lock_account(db, *id).await?;
+    }
     Ok(ledger_account::Entity::find()
-        .filter(ledger_account::Column::CommunityId.eq(community_id))
-        .filter(ledger_account::Column::Kind.eq(AccountKind::Merchant.as_str()))
-        .filter(ledger_account::Column::OwnerId.eq(merchant_id))
-        .order_by_asc(ledger_account::Column::Shard)
+        .filter(ledger_account::Column::Id.is_in(ids))
+        .order_by_asc(ledger_account::Column::Id)
         .all(db)
         .await?)
 }
@@ -398,13 +433,14 @@ async fn move_balance(db: &impl ConnectionTrait, leg: &Leg) -> AppResult<()> {
     Ok(())
 }
 
-/// Applies a claimed transaction's legs: balances, postings and lots.
+/// Applies a claimed transaction's legs: balances, postings and lots, in the lock order at
+/// the top of this module.
 ///
-/// Debits that must be covered (wallets, merchants) go first: each is a conditional update,
-/// and the row count says whether the balance covered it. The other legs — credits, and the
-/// community's issuing account — go last, in account order: those rows are shared by many
-/// requests (one merchant's till, one community's issuing account), so they are locked only
-/// for the last moment before commit, always in the same order.
+/// The wallet goes first (step 3), credit or debit: a debit is a conditional update, and the
+/// row count says whether the balance covered it. The shared accounts — a merchant's till, the
+/// community's issuing, settlement or expiry account — go last (step 6), in ascending account
+/// id, whichever way each moves: an award (issuing debited, wallet credited) and a deduction
+/// (wallet debited, issuing credited) then take the two rows in the same order.
 pub async fn apply(
     db: &impl ConnectionTrait,
     tx: &ledger_transaction::Model,
@@ -412,7 +448,10 @@ pub async fn apply(
 ) -> AppResult<()> {
     check_balanced(legs)?;
     let now = Utc::now();
-    for leg in legs.iter().filter(|l| is_guarded(l)) {
+    let (mut wallets, mut shared): (Vec<&Leg>, Vec<&Leg>) = legs.iter().partition(|l| is_wallet(l));
+    wallets.sort_by_key(|l| l.account.id);
+    shared.sort_by_key(|l| l.account.id);
+    for leg in &wallets {
         move_balance(db, leg).await?;
     }
     ledger_posting::Entity::insert_many(legs.iter().map(|leg| ledger_posting::ActiveModel {
@@ -424,7 +463,7 @@ pub async fn apply(
     }))
     .exec_without_returning(db)
     .await?;
-    for leg in legs.iter().filter(|l| l.account.kind == "wallet") {
+    for leg in &wallets {
         if leg.amount < 0 {
             take_from_lots(db, tx.id, leg.account.id, -leg.amount).await?;
             continue;
@@ -448,17 +487,19 @@ pub async fn apply(
             .await?;
         }
     }
-    let mut rest: Vec<&Leg> = legs.iter().filter(|l| !is_guarded(l)).collect();
-    rest.sort_by_key(|l| l.account.id);
-    for leg in rest {
+    for leg in shared {
         move_balance(db, leg).await?;
     }
     Ok(())
 }
 
-/// Locks a wallet row for the rest of the database transaction (a no-op update), so work
-/// that must see one person's movements one at a time — caps, per-person limits, reversals —
-/// is serialised per wallet, and always takes the wallet before any shared row.
+fn is_wallet(leg: &Leg) -> bool {
+    leg.account.kind == AccountKind::Wallet.as_str()
+}
+
+/// Locks an account row for the rest of the database transaction (a no-op update). For a
+/// wallet (lock order, step 3): work that must see one person's movements one at a time —
+/// caps, per-person limits, reversals — is serialised per wallet, before any shared row.
 pub async fn lock_account(db: &impl ConnectionTrait, account_id: i64) -> AppResult<()> {
     ledger_account::Entity::update_many()
         .col_expr(
@@ -518,9 +559,10 @@ async fn take_from_lots(
     ))
     .await
     .map_err(|e| {
-        AppError::Internal(anyhow::anyhow!(
-            "wallet {account_id}: its lots hold fewer beans than its balance: {e}"
-        ))
+        // The database error stays the source: a lost deadlock is still recognised as one.
+        AppError::Internal(anyhow::Error::new(e).context(format!(
+            "wallet {account_id}: its lots hold fewer beans than its balance"
+        )))
     })?;
     Ok(())
 }

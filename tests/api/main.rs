@@ -12,6 +12,7 @@ mod content;
 mod errors;
 mod helpers;
 mod input;
+mod ledger_race;
 mod me;
 mod merchants;
 mod openapi;

@@ -8,13 +8,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-struct Shop {
-    w: World,
-    merchant_id: i64,
-    staff: TestUser,
+pub(crate) struct Shop {
+    pub(crate) w: World,
+    pub(crate) merchant_id: i64,
+    pub(crate) staff: TestUser,
 }
 
-async fn shop(app: &TestApp) -> Shop {
+pub(crate) async fn shop(app: &TestApp) -> Shop {
     let w = world(app).await;
     let made = app
         .post(
@@ -59,7 +59,7 @@ async fn shop(app: &TestApp) -> Shop {
     }
 }
 
-async fn funded_resident(app: &TestApp, s: &Shop, name: &str, beans: i64) -> TestUser {
+pub(crate) async fn funded_resident(app: &TestApp, s: &Shop, name: &str, beans: i64) -> TestUser {
     let r = app.login(name).await;
     verified_resident(app, &r, s.w.community_a, &s.w.admin_a).await;
     if beans > 0 {
@@ -69,7 +69,7 @@ async fn funded_resident(app: &TestApp, s: &Shop, name: &str, beans: i64) -> Tes
 }
 
 /// The community admin awards `beans` to the resident's wallet in community A.
-async fn fund(app: &TestApp, s: &Shop, resident: &TestUser, beans: i64, key: &str) {
+pub(crate) async fn fund(app: &TestApp, s: &Shop, resident: &TestUser, beans: i64, key: &str) {
     let res = app
         .http
         .post(format!(
@@ -85,7 +85,7 @@ async fn fund(app: &TestApp, s: &Shop, resident: &TestUser, beans: i64, key: &st
     assert_eq!(res.status(), 201);
 }
 
-async fn pay_code_for(app: &TestApp, community: i64, user: &TestUser) -> String {
+pub(crate) async fn pay_code_for(app: &TestApp, community: i64, user: &TestUser) -> String {
     let reply = app
         .get(
             &format!("/api/v1/me/pay-code?community_id={community}"),
@@ -98,7 +98,7 @@ async fn pay_code_for(app: &TestApp, community: i64, user: &TestUser) -> String 
         .to_owned()
 }
 
-async fn redeem(app: &TestApp, staff: &str, key: &str, body: Value) -> Reply {
+pub(crate) async fn redeem(app: &TestApp, staff: &str, key: &str, body: Value) -> Reply {
     let res = app
         .http
         .post(format!("{}/api/v1/merchant/redemptions", app.address))
@@ -111,7 +111,7 @@ async fn redeem(app: &TestApp, staff: &str, key: &str, body: Value) -> Reply {
     TestApp::reply(res).await
 }
 
-async fn new_offer(app: &TestApp, s: &Shop, body: Value) -> i64 {
+pub(crate) async fn new_offer(app: &TestApp, s: &Shop, body: Value) -> i64 {
     let made = app
         .post(
             &format!("/api/v1/merchants/{}/offers", s.merchant_id),
@@ -122,7 +122,7 @@ async fn new_offer(app: &TestApp, s: &Shop, body: Value) -> i64 {
     made.assert_status(201)["id"].as_i64().unwrap()
 }
 
-async fn balance(app: &TestApp, community: i64, user: &TestUser) -> i64 {
+pub(crate) async fn balance(app: &TestApp, community: i64, user: &TestUser) -> i64 {
     app.get(
         &format!("/api/v1/communities/{community}/points/me"),
         &user.token,

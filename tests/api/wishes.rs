@@ -13,7 +13,7 @@ fn due_in(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
 }
 
-fn wish_body() -> Value {
+pub(crate) fn wish_body() -> Value {
     json!({
         "title": "想要一台收音机",
         "description": "独居多年，想听听戏曲节目。\n旧收音机坏了。",
@@ -84,7 +84,7 @@ async fn published(app: &TestApp, s: &Wall) -> i64 {
 }
 
 /// Reviews the wish as `token` reads it now: approve (no reason) or reject with a reason.
-async fn review(app: &TestApp, id: i64, token: &str, reject: Option<&str>) -> Reply {
+pub(crate) async fn review(app: &TestApp, id: i64, token: &str, reject: Option<&str>) -> Reply {
     let seen = app.get(&format!("/api/v1/wishes/{id}"), token).await;
     let updated_at = seen.body["updated_at"].clone();
     match reject {
@@ -102,7 +102,7 @@ async fn review(app: &TestApp, id: i64, token: &str, reject: Option<&str>) -> Re
     }
 }
 
-async fn step(app: &TestApp, id: i64, action: &str, token: &str, body: Value) -> Reply {
+pub(crate) async fn step(app: &TestApp, id: i64, action: &str, token: &str, body: Value) -> Reply {
     app.post(&format!("/api/v1/wishes/{id}/{action}"), token, body)
         .await
 }
