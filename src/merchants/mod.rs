@@ -3,6 +3,7 @@
 //! counter by scanning the resident's one-minute pay code (付款码); its staff are listed and
 //! removed by those who manage it (`staff`).
 
+pub mod account;
 pub mod redemption;
 pub mod routes;
 pub mod service;
