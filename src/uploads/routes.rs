@@ -123,9 +123,10 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&state, saved)))
 }
 
-/// Uploads a photo for the shop, e.g. for an offer (its staff, and those who manage it). It
-/// is kept private to the shop's home community like any upload, and an offer's photo must be
-/// one of these. Staff need not live in the community.
+/// POST /api/v1/merchants/{merchant_id}/uploads — uploads a photo for the shop, e.g. for an
+/// offer (its staff, and those who manage it; staff need not live in the community). It is
+/// kept private to the shop's home community like any upload, also seen by the shop's staff
+/// and members of the communities it serves; an offer's photo must be one of these.
 #[utoipa::path(
     tag = "uploads",
     security(("bearer" = [])),
