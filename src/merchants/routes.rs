@@ -587,8 +587,10 @@ pub struct RedemptionFilter {
     pub staff_user_id: Option<i64>,
 }
 
-/// GET /api/v1/merchants/{merchant_id}/redemptions — the shop's redemptions, newest first,
-/// each with the member of staff who made it (its staff and managers).
+/// GET /api/v1/merchants/{merchant_id}/redemptions — the shop's redemptions, newest first.
+///
+/// Each names the member of staff who made it; `?staff_user_id=` keeps one member's sales
+/// (its staff and managers).
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),

@@ -27,9 +27,11 @@ pub struct StaffView {
     pub redemptions: i64,
 }
 
-/// GET /api/v1/merchants/{merchant_id}/staff — the shop's staff, by when they joined (those
-/// who manage the shop: its home community's admins, the street's, platform admins; and its
-/// staff, who see their colleagues without phone numbers). Others get 404.
+/// GET /api/v1/merchants/{merchant_id}/staff — the shop's staff, by when they joined.
+///
+/// For those who manage the shop (its home community's admins, the street's, platform
+/// admins), and for its staff, who see their colleagues without phone numbers. Others get
+/// 404.
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
@@ -75,9 +77,10 @@ pub async fn list_staff(
     )?))
 }
 
-/// DELETE /api/v1/merchants/{merchant_id}/staff/{user_id} — removes a member of staff (those
-/// who manage the shop). They can no longer redeem at its counter or see its books; their
-/// past sales stay on the shop's records under their id.
+/// DELETE /api/v1/merchants/{merchant_id}/staff/{user_id} — removes a member of staff.
+///
+/// For those who manage the shop. The removed member can no longer redeem at its counter or
+/// see its books; their past sales stay on the shop's records under their id.
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),

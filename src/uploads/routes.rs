@@ -123,10 +123,11 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&state, saved)))
 }
 
-/// POST /api/v1/merchants/{merchant_id}/uploads — uploads a photo for the shop, e.g. for an
-/// offer (its staff, and those who manage it; staff need not live in the community). It is
-/// kept private to the shop's home community like any upload, also seen by the shop's staff
-/// and members of the communities it serves; an offer's photo must be one of these.
+/// POST /api/v1/merchants/{merchant_id}/uploads — a photo for the shop, e.g. for an offer.
+///
+/// Its staff (who need not live in the community) and those who manage it. Kept private to
+/// the shop's home community like any upload, and also seen by the shop's staff and members
+/// of every community it serves; an offer's photo must be one of these.
 #[utoipa::path(
     tag = "uploads",
     security(("bearer" = [])),

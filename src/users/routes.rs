@@ -244,10 +244,13 @@ pub async fn bind_phone(
     Ok(HttpResponse::Ok().json(Profile::for_self(&state.crypto, &updated)?))
 }
 
-/// GET /api/v1/me/export — everything Linli holds about the user, as a JSON file (PIPL
-/// right of access): profile, memberships, roles, sessions, photos, moderated texts, wishes
+/// GET /api/v1/me/export — everything Linli holds about the user (PIPL right of access).
+///
+/// One JSON file: profile, memberships, roles, sessions, photos, moderated texts, wishes
 /// posted or for them, wish claims, paired units, 金豆 wallets with every movement and award,
-/// purchases (receipts and counter payments) and sales made as staff, and notifications.
+/// purchases (receipts and counter payments) and sales made as a shop's staff, and
+/// notifications. Left out: staff actions on other people's records, and hashes of pay codes
+/// and tokens.
 #[utoipa::path(
     tag = "me",
     security(("bearer" = [])),
@@ -310,9 +313,11 @@ pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResu
         .json(data))
 }
 
-/// DELETE /api/v1/me — deletes the account: personal data is erased, every login is signed
-/// out, and records that others rely on stay, detached from the person: claims and proof
-/// photos of wishes, photos of others' wishes and of offers, receipts, the ledger.
+/// DELETE /api/v1/me — erases the account.
+///
+/// Personal data is erased and every login signed out. Records others rely on stay, detached
+/// from the person: claims, wishes' photos and proof of fulfilment, offers' photos (owned by
+/// no one, still private to their community), receipts, the ledger.
 #[utoipa::path(
     tag = "me",
     security(("bearer" = [])),
