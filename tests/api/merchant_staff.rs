@@ -399,3 +399,24 @@ async fn a_street_shops_photo_is_seen_in_every_community_it_serves() {
         .await
         .assert_error(404, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn two_removals_of_one_cashier_at_once_remove_once() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let m = new_merchant(&app, w.community_a, &w.admin_a, "惠民超市").await;
+    let staff = cashier(&app, m, &w.admin_a, "cashier").await;
+    let url = format!("{}/api/v1/merchants/{m}/staff/{}", app.address, staff.id);
+    let mut tasks = Vec::new();
+    for token in [w.admin_a.token.clone(), w.platform.token.clone()] {
+        let req = app.http.delete(&url).bearer_auth(token);
+        tasks.push(tokio::spawn(async move {
+            TestApp::reply(req.send().await.unwrap()).await
+        }));
+    }
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(t.await.unwrap());
+    }
+    assert_eq!(wins(&replies, 204, 404, "NOT_FOUND"), 1);
+}

@@ -144,6 +144,11 @@ async fn pending_and_rejected_applicants_see_nothing_inside_the_community() {
         (Method::GET, format!("{c}/points/me/history"), None),
         (Method::GET, format!("{c}/points/rules"), None),
         (Method::GET, format!("{c}/points/ranking"), None),
+        (
+            Method::PUT,
+            format!("{c}/wishes/rules"),
+            Some(json!({"categories": ["其他"], "max_cost_yuan": 100, "claim_days": 7})),
+        ),
         (Method::GET, format!("/api/v1/wishes/{wish_id}"), None),
         (
             Method::POST,
@@ -162,6 +167,31 @@ async fn pending_and_rejected_applicants_see_nothing_inside_the_community() {
         ),
         (Method::GET, format!("/api/v1/uploads/{upload_id}"), None),
         (Method::GET, format!("/api/v1/codes/{scene}/image"), None),
+        (
+            Method::POST,
+            format!("/api/v1/codes/{scene}/revoke"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/merchants/{merchant_id}/offers"),
+            Some(json!({"name": "面粉", "price": 5})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/merchants/{merchant_id}/counter-codes"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/merchants/{merchant_id}/invites"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/merchants/{merchant_id}/statements/2026-11"),
+            None,
+        ),
         (
             Method::GET,
             format!("/api/v1/merchants/{merchant_id}/offers"),
