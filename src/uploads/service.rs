@@ -124,17 +124,16 @@ async fn may_see(
     let Some(merchant_id) = found.merchant_id else {
         return Ok(false);
     };
-    let served = merchant_community::Entity::find()
+    let served: Vec<i64> = merchant_community::Entity::find()
         .filter(merchant_community::Column::MerchantId.eq(merchant_id))
         .filter(merchant_community::Column::CommunityId.ne(found.community_id))
         .all(&state.db)
-        .await?;
-    for c in served {
-        if allowed(may_use(state, current, c.community_id).await)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+        .await?
+        .into_iter()
+        .map(|c| c.community_id)
+        .collect();
+    let open = CommunityAccess::load_many(state, current, &served).await?;
+    Ok(open.iter().any(Member::allows))
 }
 
 /// A refusal of `may_use` as `false`; a failure (database down) stays an error.
