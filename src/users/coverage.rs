@@ -100,9 +100,9 @@ pub const NOT_EXPORTED: &[(&str, &str, &str)] = &[
 ];
 
 /// Whether a column's name says it holds a user id: `user_id`, `*_user_id`, `*_by`, or one
-/// of the role names the schema uses for people.
+/// of the names the schema uses (or the capabilities still to come will use) for people.
 pub fn holds_user_id(column: &str) -> bool {
-    const PEOPLE: [&str; 8] = [
+    const PEOPLE: [&str; 13] = [
         "user_id",
         "owner_id",
         "poster_id",
@@ -111,6 +111,32 @@ pub fn holds_user_id(column: &str) -> bool {
         "author_id",
         "staff_id",
         "actor_id",
+        "voter_id",
+        "volunteer_id",
+        "resident_id",
+        "member_id",
+        "recipient_id",
     ];
     PEOPLE.contains(&column) || column.ends_with("_user_id") || column.ends_with("_by")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_columns_by_name() {
+        for c in [
+            "user_id",
+            "paired_user_id",
+            "settled_by",
+            "claimer_id",
+            "voter_id",
+        ] {
+            assert!(holds_user_id(c), "{c}");
+        }
+        for c in ["id", "community_id", "merchant_id", "unit_id", "byline"] {
+            assert!(!holds_user_id(c), "{c}");
+        }
+    }
 }
