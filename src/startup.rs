@@ -138,7 +138,10 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
             .service(crate::merchants::routes::create_counter_code)
             .service(crate::merchants::routes::list_redemptions)
             .service(crate::merchants::routes::get_statement)
-            .service(crate::merchants::routes::settle),
+            .service(crate::merchants::routes::settle)
+            .service(crate::merchants::staff_routes::list_staff)
+            .service(crate::merchants::staff_routes::remove_staff)
+            .service(crate::uploads::routes::create_for_merchant),
     );
     cfg.service(scope("/offers").service(crate::merchants::routes::update_offer));
     cfg.service(

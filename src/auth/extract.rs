@@ -2,8 +2,9 @@
 //! is a signed-in user inside the community named by the `{community_id}` path segment, with
 //! the guard `G` already checked. A handler states what it needs by taking one of them.
 //!
-//! Tenancy: a caller with no tie to a community (no membership, no role there, not its street
-//! admin) gets 404 for it, as if it did not exist; a member lacking the role gets 403.
+//! Tenancy: a caller with no tie to a community (no verified membership, no role there, not
+//! its street admin) gets 404 for it, as if it did not exist; a pending or rejected applicant
+//! has no tie. A member lacking the role gets 403.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -220,14 +221,12 @@ impl CommunityAccess {
         self.roles.contains(&role)
     }
 
-    /// Whether the caller has a live tie to the community (otherwise: 404). A rejected or
-    /// departed applicant is an outsider again.
+    /// Whether the caller has a tie that opens the community (otherwise: 404): a verified
+    /// membership (which makes them `Resident`), a community role, or oversight. A pending,
+    /// rejected or departed applicant is an outsider: what a join flow needs (the community's
+    /// card, `POST /join`, their own status under `GET /me`) takes only a `CurrentUser`.
     fn is_related(&self) -> bool {
-        let active_membership = self
-            .membership
-            .as_ref()
-            .is_some_and(|m| m.status == "pending" || m.status == "verified");
-        self.is_oversight || active_membership || !self.roles.is_empty()
+        self.is_oversight || !self.roles.is_empty()
     }
 
     /// Loads the caller's standing in `community_id`; 404 when the community does not exist
@@ -246,20 +245,57 @@ impl CommunityAccess {
             .filter(membership::Column::UserId.eq(current.id()))
             .one(&state.db)
             .await?;
-        let mut roles = current.community_grants(community_id);
-        if membership.as_ref().is_some_and(|m| m.status == "verified") {
-            roles.push(Role::Resident);
-        }
-        let access = CommunityAccess {
-            is_oversight: current.is_street_admin(community.street_id),
-            community,
-            membership,
-            roles,
-        };
+        let access = Self::standing(current, community, membership);
         if !access.is_related() {
             return Err(AppError::not_found());
         }
         Ok(access)
+    }
+
+    /// The caller's standing in each of `community_ids` that opens to them (others are left
+    /// out), in two queries whatever their number: for a shop serving many communities.
+    pub async fn load_many(
+        state: &AppState,
+        current: &CurrentUser,
+        community_ids: &[i64],
+    ) -> AppResult<Vec<CommunityAccess>> {
+        let communities = community::Entity::find()
+            .filter(community::Column::Id.is_in(community_ids.iter().copied()))
+            .all(&state.db)
+            .await?;
+        let mut memberships = membership::Entity::find()
+            .filter(membership::Column::CommunityId.is_in(community_ids.iter().copied()))
+            .filter(membership::Column::UserId.eq(current.id()))
+            .all(&state.db)
+            .await?;
+        Ok(communities
+            .into_iter()
+            .map(|c| {
+                let m = memberships
+                    .iter()
+                    .position(|m| m.community_id == c.id)
+                    .map(|i| memberships.swap_remove(i));
+                Self::standing(current, c, m)
+            })
+            .filter(CommunityAccess::is_related)
+            .collect())
+    }
+
+    fn standing(
+        current: &CurrentUser,
+        community: community::Model,
+        membership: Option<membership::Model>,
+    ) -> CommunityAccess {
+        let mut roles = current.community_grants(community.id);
+        if membership.as_ref().is_some_and(|m| m.status == "verified") {
+            roles.push(Role::Resident);
+        }
+        CommunityAccess {
+            is_oversight: current.is_street_admin(community.street_id),
+            community,
+            membership,
+            roles,
+        }
     }
 }
 

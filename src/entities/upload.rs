@@ -12,6 +12,8 @@ pub struct Model {
     pub sha256: String,
     pub storage_key: String,
     pub is_public: bool,
+    /// The shop an offer photo was uploaded for (by its staff or managers), if any.
+    pub merchant_id: Option<i64>,
     pub created_at: DateTimeUtc,
 }
 

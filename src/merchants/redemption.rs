@@ -875,11 +875,18 @@ pub async fn list(
     state: &AppState,
     current: &CurrentUser,
     merchant_id: i64,
+    staff_id: Option<i64>,
     page: Keyset,
 ) -> AppResult<Vec<redemption::Model>> {
     crate::merchants::service::staffed(state, current, merchant_id).await?;
     let mut query =
         redemption::Entity::find().filter(redemption::Column::MerchantId.eq(merchant_id));
+    if let Some(staff_id) = staff_id {
+        // What one member of staff sold: the pay codes they scanned.
+        query = query
+            .filter(redemption::Column::StaffId.eq(staff_id))
+            .filter(redemption::Column::Channel.eq(Channel::PayCode.as_str()));
+    }
     if let Some(before) = page.after {
         query = query.filter(redemption::Column::Id.lt(before));
     }

@@ -15,6 +15,7 @@ use crate::http::idempotency::{IdempotencyKey, OptionalIdempotencyKey};
 use crate::merchants::redemption::{self, CounterPayment, Receipt, RedeemRequest};
 use crate::merchants::service::{self, NewMerchant, OfferInput};
 use crate::merchants::settlement::{self, Statement};
+use crate::merchants::staff;
 use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 
@@ -107,7 +108,7 @@ pub struct NewOffer {
     pub per_resident_limit: Option<i64>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
-    /// An upload of the merchant's community.
+    /// One of the shop's uploads (`POST /merchants/{merchant_id}/uploads`).
     pub photo_upload_id: Option<String>,
 }
 
@@ -357,7 +358,7 @@ pub async fn create_offer(
     body: Body<NewOffer>,
 ) -> AppResult<HttpResponse> {
     let b = body.into_inner();
-    let o = service::create_offer(
+    let (o, shop) = service::create_offer(
         &state,
         &user,
         path.into_inner(),
@@ -372,7 +373,7 @@ pub async fn create_offer(
         },
     )
     .await?;
-    Ok(HttpResponse::Created().json(offer_view(o, None)))
+    Ok(HttpResponse::Created().json(offer_view(o, Some(shop.name))))
 }
 
 /// All of a merchant's offers, withdrawn ones too (its staff and admins).
@@ -390,12 +391,12 @@ pub async fn merchant_offers(
     page: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let keyset = page.keyset()?;
-    let rows = service::offers_of(&state, &user, path.into_inner(), keyset).await?;
+    let (shop, rows) = service::offers_of(&state, &user, path.into_inner(), keyset).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         keyset,
         |o| o.id,
-        |o| Ok(offer_view(o, None)),
+        |o| Ok(offer_view(o, Some(shop.name.clone()))),
     )?))
 }
 
@@ -426,8 +427,8 @@ pub async fn update_offer(
         photo_upload_id: b.photo_upload_id,
         active: b.active,
     };
-    let o = service::update_offer(&state, &user, path.into_inner(), change).await?;
-    Ok(HttpResponse::Ok().json(offer_view(o, None)))
+    let (o, shop) = service::update_offer(&state, &user, path.into_inner(), change).await?;
+    Ok(HttpResponse::Ok().json(offer_view(o, Some(shop.name))))
 }
 
 /// The offers a resident can use now in this community.
@@ -506,6 +507,11 @@ pub struct RedemptionLine {
     pub amount: i64,
     /// pay_code or counter_code.
     pub channel: String,
+    /// The member of staff who scanned the pay code (absent for a counter-code payment,
+    /// which the resident made).
+    pub staff_user_id: Option<i64>,
+    /// Their nickname, masked (王**).
+    pub staff_name_masked: Option<String>,
     /// completed or reversed.
     pub status: String,
     pub created_at: DateTime<Utc>,
@@ -574,28 +580,53 @@ pub async fn pay_at_counter(
     Ok(HttpResponse::Created().json(receipt))
 }
 
-/// The shop's redemptions, newest first (its staff and managers).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RedemptionFilter {
+    /// Only the sales this member of staff made (pay codes they scanned).
+    pub staff_user_id: Option<i64>,
+}
+
+/// GET /api/v1/merchants/{merchant_id}/redemptions — the shop's redemptions, newest first.
+///
+/// Each names the member of staff who made it; `?staff_user_id=` keeps one member's sales
+/// (its staff and managers).
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), PageQuery),
-    responses((status = 200, body = Page<RedemptionLine>), (status = 404, body = ErrorBody))
+    params(("merchant_id" = i64, Path), RedemptionFilter, PageQuery),
+    responses((status = 200, body = Page<RedemptionLine>), (status = 400, description = "INVALID_PARAMETER", body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/{merchant_id}/redemptions")]
 pub async fn list_redemptions(
     state: web::Data<AppState>,
     user: CurrentUser,
     path: web::Path<i64>,
+    filter: web::Query<RedemptionFilter>,
     page: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let keyset = page.keyset()?;
-    let rows = redemption::list(&state, &user, path.into_inner(), keyset).await?;
+    let rows = redemption::list(
+        &state,
+        &user,
+        path.into_inner(),
+        filter.staff_user_id,
+        keyset,
+    )
+    .await?;
+    let by_staff = |r: &crate::entities::redemption::Model| {
+        (r.channel == redemption::Channel::PayCode.as_str()).then_some(r.staff_id)
+    };
+    let names = staff::names(&state.db, rows.iter().filter_map(by_staff)).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         keyset,
         |r| r.id,
         |r| {
+            let staff_user_id = by_staff(&r);
             Ok(RedemptionLine {
+                staff_name_masked: staff_user_id.and_then(|id| names.get(&id).cloned()),
+                staff_user_id,
                 id: r.id,
                 offer_id: r.offer_id,
                 user_id: r.user_id,

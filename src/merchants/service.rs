@@ -328,17 +328,17 @@ fn check_offer(o: &OfferInput) -> AppResult<String> {
     Ok(name)
 }
 
-/// Staff and the community's admins add offers.
+/// Staff and the community's admins add offers. Returns the offer and its shop.
 pub async fn create_offer(
     state: &AppState,
     current: &CurrentUser,
     merchant_id: i64,
     o: OfferInput,
-) -> AppResult<offer::Model> {
+) -> AppResult<(offer::Model, merchant::Model)> {
     let m = staffed(state, current, merchant_id).await?;
     let name = check_offer(&o)?;
     check_photo(state, current, &m, o.photo_upload_id.as_deref()).await?;
-    Ok(offer::ActiveModel {
+    let created = offer::ActiveModel {
         merchant_id: Set(m.id),
         name: Set(name),
         price: Set(o.price),
@@ -352,7 +352,8 @@ pub async fn create_offer(
         ..Default::default()
     }
     .insert(&state.db)
-    .await?)
+    .await?;
+    Ok((created, m))
 }
 
 /// What an edit of an offer changes: `None` leaves a field as it is; for the nullable ones,
@@ -370,13 +371,14 @@ pub struct OfferEdit {
 }
 
 /// Edits, restocks, reprices or withdraws an offer. The offer as edited is checked by the
-/// same rules as a new one. A sale already made keeps its price and name.
+/// same rules as a new one. A sale already made keeps its price and name. Returns the offer
+/// and its shop.
 pub async fn update_offer(
     state: &AppState,
     current: &CurrentUser,
     offer_id: i64,
     edit: OfferEdit,
-) -> AppResult<offer::Model> {
+) -> AppResult<(offer::Model, merchant::Model)> {
     let found = offer::Entity::find_by_id(offer_id)
         .one(&state.db)
         .await?
@@ -427,12 +429,13 @@ pub async fn update_offer(
         row.active = Set(a);
     }
     if !row.is_changed() {
-        return Ok(found);
+        return Ok((found, m));
     }
-    Ok(row.update(&state.db).await?)
+    Ok((row.update(&state.db).await?, m))
 }
 
-/// An offer's photo must be an upload of the merchant's community.
+/// An offer's photo must be one of the shop's own uploads (`POST /merchants/{id}/uploads`):
+/// a resident's photo of the community is not the shop's to advertise with.
 async fn check_photo(
     state: &AppState,
     current: &CurrentUser,
@@ -445,8 +448,11 @@ async fn check_photo(
     let upload = crate::uploads::service::metadata(state, current, photo)
         .await
         .map_err(|_| AppError::validation("photo_upload_id", "图片不存在"))?;
-    if upload.community_id != m.community_id {
-        return Err(AppError::validation("photo_upload_id", "图片不存在"));
+    if upload.merchant_id != Some(m.id) {
+        return Err(AppError::validation(
+            "photo_upload_id",
+            "图片不存在，商品图片须上传到本商户",
+        ));
     }
     Ok(())
 }
@@ -513,21 +519,22 @@ pub async fn counter_code(
         .await
 }
 
-/// All of a merchant's offers, withdrawn ones too (its staff and managers).
+/// All of a merchant's offers, withdrawn ones too (its staff and managers), and the shop.
 pub async fn offers_of(
     state: &AppState,
     current: &CurrentUser,
     merchant_id: i64,
     page: Keyset,
-) -> AppResult<Vec<offer::Model>> {
-    staffed(state, current, merchant_id).await?;
+) -> AppResult<(merchant::Model, Vec<offer::Model>)> {
+    let shop = staffed(state, current, merchant_id).await?;
     let mut query = offer::Entity::find().filter(offer::Column::MerchantId.eq(merchant_id));
     if let Some(after) = page.after {
         query = query.filter(offer::Column::Id.gt(after));
     }
-    Ok(query
+    let offers = query
         .order_by_asc(offer::Column::Id)
         .limit(page.limit + 1)
         .all(&state.db)
-        .await?)
+        .await?;
+    Ok((shop, offers))
 }

@@ -4,6 +4,7 @@
 //! with a conditional update, so with any number of server processes each message is sent by
 //! exactly one of them.
 
+pub mod account;
 pub mod outbox;
 pub mod routes;
 pub mod worker;

@@ -5,6 +5,7 @@
 //! goes below zero (a conditional update, and a check constraint behind it); one idempotency
 //! key never moves beans twice; postings are never changed, mistakes are reversed.
 
+pub mod account;
 pub mod adjustments;
 pub mod earning;
 pub mod expiry;

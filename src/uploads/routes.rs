@@ -1,5 +1,5 @@
-//! `POST /communities/{id}/uploads` (multipart), `GET /uploads/{id}`, and `GET /files/{id}`
-//! behind a signed URL.
+//! `POST /communities/{id}/uploads` and `POST /merchants/{id}/uploads` (multipart),
+//! `GET /uploads/{id}`, and `GET /files/{id}` behind a signed URL.
 
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::http::header;
@@ -118,6 +118,59 @@ pub async fn create(
 ) -> AppResult<HttpResponse> {
     let community_id = path.into_inner();
     service::may_use(&state, &user, community_id).await?;
+    let (bytes, content_type, ext) = receive(&state, &req, payload).await?;
+    let saved = service::save(&state, &user, community_id, None, bytes, content_type, ext).await?;
+    Ok(HttpResponse::Created().json(view(&state, saved)))
+}
+
+/// POST /api/v1/merchants/{merchant_id}/uploads — a photo for the shop, e.g. for an offer.
+///
+/// Its staff (who need not live in the community) and those who manage it. Kept private to
+/// the shop's home community like any upload, and also seen by the shop's staff and members
+/// of every community it serves; an offer's photo must be one of these.
+#[utoipa::path(
+    tag = "uploads",
+    security(("bearer" = [])),
+    params(("merchant_id" = i64, Path)),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = UploadView),
+        (status = 400, description = "MALFORMED_UPLOAD", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
+        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{merchant_id}/uploads")]
+pub async fn create_for_merchant(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> AppResult<HttpResponse> {
+    let shop = crate::merchants::service::staffed(&state, &user, path.into_inner()).await?;
+    let (bytes, content_type, ext) = receive(&state, &req, payload).await?;
+    let saved = service::save(
+        &state,
+        &user,
+        shop.community_id,
+        Some(shop.id),
+        bytes,
+        content_type,
+        ext,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(view(&state, saved)))
+}
+
+/// Reads the form's image: within the size limit, and an image by its bytes.
+async fn receive(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> AppResult<(Vec<u8>, &'static str, &'static str)> {
     let max = state.settings.storage.max_upload_bytes;
     // The form's own framing is small; a body far beyond the limit is refused unread.
     let declared = req
@@ -130,12 +183,12 @@ pub async fn create(
     }
     let bytes = read_file(Multipart::new(req.headers(), payload), max).await?;
     let (content_type, ext) = service::sniff_image(&bytes).ok_or_else(not_an_image)?;
-    let saved = service::save(&state, &user, community_id, bytes, content_type, ext).await?;
-    Ok(HttpResponse::Created().json(view(&state, saved)))
+    Ok((bytes, content_type, ext))
 }
 
-/// An upload's details and a fresh signed URL (members of its community; anyone signed in
-/// once it is attached to something public).
+/// An upload's details and a fresh signed URL (members of its community; for a shop's upload
+/// also its staff and members of every community it serves; anyone signed in once it is
+/// attached to something public).
 #[utoipa::path(
     tag = "uploads",
     security(("bearer" = [])),

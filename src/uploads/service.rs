@@ -1,12 +1,12 @@
 //! Saving uploads, signing their URLs and serving them.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
 use crate::auth::extract::{CommunityAccess, CommunityGuard, CurrentUser, Member};
-use crate::entities::upload;
-use crate::error::{AppError, AppResult};
+use crate::entities::{merchant_community, upload};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::AppState;
 
 /// Recognises an image from its first bytes: (content type, file extension).
@@ -22,11 +22,13 @@ pub fn sniff_image(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// Stores an image for `community_id`. The caller has checked the size and that it is one.
+/// Stores an image for `community_id` (for the shop `merchant_id`, if given). The caller has
+/// checked the size, that it is an image, and that the owner may upload there.
 pub async fn save(
     state: &AppState,
     owner: &CurrentUser,
     community_id: i64,
+    merchant_id: Option<i64>,
     bytes: Vec<u8>,
     content_type: &str,
     ext: &str,
@@ -49,6 +51,7 @@ pub async fn save(
         sha256: Set(sha256),
         storage_key: Set(key),
         is_public: Set(false),
+        merchant_id: Set(merchant_id),
         created_at: Set(Utc::now()),
     }
     .insert(&state.db)
@@ -97,12 +100,49 @@ pub async fn metadata(
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
-    if !found.is_public {
-        may_use(state, current, found.community_id)
-            .await
-            .map_err(|_| AppError::not_found())?;
+    if !found.is_public && !may_see(state, current, &found).await? {
+        return Err(AppError::not_found());
     }
     Ok(found)
+}
+
+/// Who may see a private upload: whoever may use its community; for a shop's upload also the
+/// shop's staff and members of the other communities it serves (its offers are shown there).
+async fn may_see(
+    state: &AppState,
+    current: &CurrentUser,
+    found: &upload::Model,
+) -> AppResult<bool> {
+    if let Some(merchant_id) = found.merchant_id
+        && current.is_staff_of(merchant_id)
+    {
+        return Ok(true);
+    }
+    if allowed(may_use(state, current, found.community_id).await)? {
+        return Ok(true);
+    }
+    let Some(merchant_id) = found.merchant_id else {
+        return Ok(false);
+    };
+    let served: Vec<i64> = merchant_community::Entity::find()
+        .filter(merchant_community::Column::MerchantId.eq(merchant_id))
+        .filter(merchant_community::Column::CommunityId.ne(found.community_id))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| c.community_id)
+        .collect();
+    let open = CommunityAccess::load_many(state, current, &served).await?;
+    Ok(open.iter().any(Member::allows))
+}
+
+/// A refusal of `may_use` as `false`; a failure (database down) stays an error.
+fn allowed(checked: AppResult<()>) -> AppResult<bool> {
+    match checked {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::Forbidden) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Who may upload to a community and see its private files: its members, and members of a

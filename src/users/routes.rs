@@ -62,7 +62,11 @@ pub struct MySession {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Everything Linli holds about the user (PIPL access and portability).
+/// Everything Linli holds about the user (PIPL access and portability), each capability
+/// contributing its part. Left out, by design: records of what they did as staff to others'
+/// records (reviews, grants, awards they made — in the audit trail of that community), hashes
+/// of one-minute pay codes and of tokens, and the invitation code they joined a shop with
+/// (their staff role is under `roles`).
 #[derive(Serialize, ToSchema)]
 pub struct MyData {
     pub exported_at: DateTime<Utc>,
@@ -79,6 +83,17 @@ pub struct MyData {
     pub moderation: Vec<MyModeration>,
     /// Wishes they posted, or that were posted for them.
     pub wishes: Vec<crate::wishes::service::MyWishData>,
+    /// Wishes they claimed as a volunteer, in every round.
+    pub wish_claims: Vec<crate::wishes::account::MyClaimData>,
+    /// Paired units they claim wishes for.
+    pub pair_units: Vec<crate::wishes::account::MyUnitMembership>,
+    /// 金豆: each wallet's balance and lots, every movement, every award.
+    pub beans: crate::points::account::MyBeansData,
+    /// What they bought at shops (receipts, counter-code payments), and sales they made as
+    /// a shop's staff.
+    pub shopping: crate::merchants::account::MyShopData,
+    /// Notifications sent or queued for them.
+    pub notifications: Vec<crate::notifications::account::MyNotification>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -120,23 +135,22 @@ pub struct BindPhone {
     pub code: String,
 }
 
-async fn me_view(state: &AppState, current: &CurrentUser) -> AppResult<(Me, service::Export)> {
-    let export = service::export(state, current).await?;
-    let me = Me {
-        profile: Profile::for_self(&state.crypto, &export.user)?,
-        memberships: memberships(&export),
-        roles: export
+async fn me_view(state: &AppState, current: &CurrentUser) -> AppResult<Me> {
+    let account = service::account(state, current).await?;
+    Ok(Me {
+        profile: Profile::for_self(&state.crypto, &account.user)?,
+        memberships: memberships(&account),
+        roles: account
             .grants
             .iter()
             .filter_map(GrantView::from_model)
             .collect(),
         under_review: Vec::new(),
-    };
-    Ok((me, export))
+    })
 }
 
-fn memberships(export: &service::Export) -> Vec<MyMembership> {
-    export
+fn memberships(account: &service::Account) -> Vec<MyMembership> {
+    account
         .memberships
         .iter()
         .map(|(m, c)| MyMembership {
@@ -162,8 +176,7 @@ fn memberships(export: &service::Export) -> Vec<MyMembership> {
 )]
 #[get("")]
 pub async fn get_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
-    let (me, _) = me_view(&state, &user).await?;
-    Ok(HttpResponse::Ok().json(me))
+    Ok(HttpResponse::Ok().json(me_view(&state, &user).await?))
 }
 
 /// Changes the nickname, avatar or party-member details. Absent fields stay as they are.
@@ -203,7 +216,7 @@ pub async fn update_me(
         user: updated.user,
         ..user
     };
-    let (mut me, _) = me_view(&state, &current).await?;
+    let mut me = me_view(&state, &current).await?;
     me.under_review = updated.under_review;
     Ok(HttpResponse::Ok().json(me))
 }
@@ -231,7 +244,13 @@ pub async fn bind_phone(
     Ok(HttpResponse::Ok().json(Profile::for_self(&state.crypto, &updated)?))
 }
 
-/// Exports all of the user's own data as JSON.
+/// GET /api/v1/me/export — everything Linli holds about the user (PIPL right of access).
+///
+/// One JSON file: profile, memberships, roles, sessions, photos, moderated texts, wishes
+/// posted or for them, wish claims, paired units, 金豆 wallets with every movement and award,
+/// purchases (receipts and counter payments) and sales made as a shop's staff, and
+/// notifications. Left out: staff actions on other people's records, and hashes of pay codes
+/// and tokens.
 #[utoipa::path(
     tag = "me",
     security(("bearer" = [])),
@@ -239,14 +258,15 @@ pub async fn bind_phone(
 )]
 #[get("/export")]
 pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
-    let (me, export) = me_view(&state, &user).await?;
+    let export = service::export(&state, &user).await?;
+    let a = &export.account;
     let data = MyData {
         exported_at: Utc::now(),
-        profile: me.profile,
-        openid: export.user.openid.clone(),
-        unionid: export.user.unionid.clone(),
-        memberships: me.memberships,
-        roles: me.roles,
+        profile: Profile::for_self(&state.crypto, &a.user)?,
+        openid: a.user.openid.clone(),
+        unionid: a.user.unionid.clone(),
+        memberships: memberships(a),
+        roles: a.grants.iter().filter_map(GrantView::from_model).collect(),
         sessions: export
             .sessions
             .iter()
@@ -279,6 +299,11 @@ pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResu
             })
             .collect(),
         wishes: export.wishes,
+        wish_claims: export.claims,
+        pair_units: export.pair_units,
+        beans: export.beans,
+        shopping: export.shopping,
+        notifications: export.notifications,
     };
     Ok(HttpResponse::Ok()
         .insert_header((
@@ -288,8 +313,11 @@ pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResu
         .json(data))
 }
 
-/// Deletes the account: personal data is erased, every login is signed out, and records that
-/// others rely on stay, anonymised.
+/// DELETE /api/v1/me — erases the account.
+///
+/// Personal data is erased and every login signed out. Records others rely on stay, detached
+/// from the person: claims, wishes' photos and proof of fulfilment, offers' photos (owned by
+/// no one, still private to their community), receipts, the ledger.
 #[utoipa::path(
     tag = "me",
     security(("bearer" = [])),

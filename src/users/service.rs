@@ -1,5 +1,6 @@
 //! Account rules: profile edits, phone binding (encrypted, with a keyed hash for look-up),
-//! export of everything we hold on the user, and erasure that keeps shared records anonymous.
+//! export of everything we hold on the user, and erasure that keeps what others rely on,
+//! detached from the person.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -185,17 +186,14 @@ pub async fn bind_phone(
     }
 }
 
-pub struct Export {
+/// The account as `GET /me` shows it: the user, their memberships and their roles.
+pub struct Account {
     pub user: user::Model,
     pub memberships: Vec<(membership::Model, Option<community::Model>)>,
     pub grants: Vec<role_grant::Model>,
-    pub sessions: Vec<auth_session::Model>,
-    pub uploads: Vec<upload::Model>,
-    pub moderation: Vec<crate::entities::moderation_item::Model>,
-    pub wishes: Vec<crate::wishes::service::MyWishData>,
 }
 
-pub async fn export(state: &AppState, current: &CurrentUser) -> AppResult<Export> {
+pub async fn account(state: &AppState, current: &CurrentUser) -> AppResult<Account> {
     let rows = membership::Entity::find()
         .filter(membership::Column::UserId.eq(current.id()))
         .order_by_asc(membership::Column::Id)
@@ -212,31 +210,94 @@ pub async fn export(state: &AppState, current: &CurrentUser) -> AppResult<Export
             (m, c)
         })
         .collect();
-    let sessions = auth_session::Entity::find()
-        .filter(auth_session::Column::UserId.eq(current.id()))
-        .order_by_asc(auth_session::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
-    let uploads = upload::Entity::find()
-        .filter(upload::Column::OwnerId.eq(current.id()))
-        .order_by_asc(upload::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
-    let moderation = queue::by_author(&state.db, current.id()).await?;
-    Ok(Export {
+    Ok(Account {
         user: current.user.clone(),
         memberships,
         grants: current.grants.clone(),
-        sessions,
-        uploads,
-        moderation,
-        wishes: crate::wishes::service::export_of(state, current.id()).await?,
     })
 }
 
-/// Erases the user's personal data. Rows others rely on (memberships, and later claims,
-/// ledger postings, votes) stay, pointing at an anonymous account; the openid is released so
-/// the same WeChat user starts afresh if they come back.
+/// Everything held about the user, each capability contributing its part. Which tables and
+/// columns it reads, and which user-id columns it leaves out and why, is declared in
+/// [`crate::users::coverage`]; a test walks the schema against that declaration.
+pub struct Export {
+    pub account: Account,
+    pub sessions: Vec<auth_session::Model>,
+    pub uploads: Vec<upload::Model>,
+    pub moderation: Vec<crate::entities::moderation_item::Model>,
+    pub wishes: Vec<crate::wishes::service::MyWishData>,
+    pub claims: Vec<crate::wishes::account::MyClaimData>,
+    pub pair_units: Vec<crate::wishes::account::MyUnitMembership>,
+    pub beans: crate::points::account::MyBeansData,
+    pub shopping: crate::merchants::account::MyShopData,
+    pub notifications: Vec<crate::notifications::account::MyNotification>,
+}
+
+pub async fn export(state: &AppState, current: &CurrentUser) -> AppResult<Export> {
+    let db = &state.db;
+    let id = current.id();
+    let sessions = auth_session::Entity::find()
+        .filter(auth_session::Column::UserId.eq(id))
+        .order_by_asc(auth_session::Column::CreatedAt)
+        .all(db)
+        .await?;
+    let uploads = upload::Entity::find()
+        .filter(upload::Column::OwnerId.eq(id))
+        .order_by_asc(upload::Column::CreatedAt)
+        .all(db)
+        .await?;
+    Ok(Export {
+        account: account(state, current).await?,
+        sessions,
+        uploads,
+        moderation: queue::by_author(db, id).await?,
+        wishes: crate::wishes::service::export_of(state, id).await?,
+        claims: crate::wishes::account::claims_of(db, id).await?,
+        pair_units: crate::wishes::account::units_of(db, id).await?,
+        beans: crate::points::account::export_of(db, id).await?,
+        shopping: crate::merchants::account::export_of(db, id).await?,
+        notifications: crate::notifications::account::export_of(db, id).await?,
+    })
+}
+
+/// The user's photos at erasure: those another person's record relies on (a wish's photos
+/// or proof of its fulfilment, an offer's photo) and public ones stay, detached from them
+/// (owner [`NO_OWNER`], still private to their community and served by signed URL); the rest
+/// are deleted, and returned so their files can be removed after the commit. Runs after the
+/// wishes have forgotten the user as a beneficiary (that clears their own wishes' photos).
+async fn forget_uploads(txn: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<upload::Model>> {
+    let own = upload::Entity::find()
+        .filter(upload::Column::OwnerId.eq(user_id))
+        .all(txn)
+        .await?;
+    let ids: Vec<String> = own.iter().map(|u| u.id.clone()).collect();
+    let mut kept = crate::wishes::account::uploads_in_use(txn, &ids).await?;
+    kept.extend(crate::merchants::account::photos_in_use(txn, &ids).await?);
+    kept.extend(own.iter().filter(|u| u.is_public).map(|u| u.id.clone()));
+    let (kept, gone): (Vec<_>, Vec<_>) = own.into_iter().partition(|u| kept.contains(&u.id));
+    for chunk in kept.chunks(500) {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::OwnerId, Expr::value(NO_OWNER))
+            .filter(upload::Column::Id.is_in(chunk.iter().map(|u| u.id.clone())))
+            .exec(txn)
+            .await?;
+    }
+    for chunk in gone.chunks(500) {
+        upload::Entity::delete_many()
+            .filter(upload::Column::Id.is_in(chunk.iter().map(|u| u.id.clone())))
+            .exec(txn)
+            .await?;
+    }
+    Ok(gone)
+}
+
+/// The owner of an upload whose uploader erased their account while others relied on it.
+pub const NO_OWNER: i64 = 0;
+
+/// Erases the user's personal data. Rows others rely on (memberships, claims, ledger
+/// postings, receipts, the photos of others' wishes and of offers) stay, pointing at an
+/// anonymous account or at no one; the openid is released so the same WeChat user starts
+/// afresh if they come back.
 pub async fn erase(state: &AppState, current: &CurrentUser) -> AppResult<()> {
     let now = Utc::now();
     let txn = crate::db::begin_write(&state.db).await?;
@@ -267,17 +328,7 @@ pub async fn erase(state: &AppState, current: &CurrentUser) -> AppResult<()> {
         .filter(outbox::Column::State.eq("pending"))
         .exec(&txn)
         .await?;
-    // Photos not attached to anything public go with the account; public ones stay with
-    // what they illustrate.
-    let private_uploads = upload::Entity::find()
-        .filter(upload::Column::OwnerId.eq(current.id()))
-        .filter(upload::Column::IsPublic.eq(false))
-        .all(&txn)
-        .await?;
-    upload::Entity::delete_many()
-        .filter(upload::Column::Id.is_in(private_uploads.iter().map(|u| u.id.clone())))
-        .exec(&txn)
-        .await?;
+    let private_uploads = forget_uploads(&txn, current.id()).await?;
     membership::Entity::update_many()
         .col_expr(membership::Column::Status, Expr::value("left"))
         .col_expr(

@@ -3,6 +3,7 @@
 //! and are paid 金豆 through the earning rules once the beneficiary (or poster, or a grid
 //! worker) confirms. The wall never shows who the beneficiary is.
 
+pub mod account;
 pub mod routes;
 pub mod rules;
 pub mod service;

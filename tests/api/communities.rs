@@ -167,18 +167,18 @@ async fn join_review_and_verification() {
     .await
     .assert_error(409, "ALREADY_MEMBER");
 
-    // Pending: known to the community, but not yet a member.
+    // Pending: an outsider until verified (tests/api/tenancy.rs walks every route).
     app.get(&format!("/api/v1/communities/{a}/grids"), &resident.token)
         .await
-        .assert_error(403, "FORBIDDEN");
-    // A resident cannot review anyone, not even themselves.
+        .assert_error(404, "NOT_FOUND");
+    // An applicant cannot review anyone, not even themselves.
     app.post(
         &format!("/api/v1/communities/{a}/memberships/{membership_id}/approve"),
         &resident.token,
         json!({}),
     )
     .await
-    .assert_error(403, "FORBIDDEN");
+    .assert_error(404, "NOT_FOUND");
 
     // A grid worker reviews: sees the queue, approves into a household.
     let grid_worker = app.login("gridder").await;

@@ -1,0 +1,126 @@
+//! What the wishes capability holds about one person beyond the wishes they posted or that
+//! are for them (`service::export_of`): the wishes they claimed, the paired units they claim
+//! for, and — for erasure — which of their photos other people's wishes rely on.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Condition;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::entities::{pair_unit, pair_unit_member, wish, wish_claim};
+use crate::error::AppResult;
+
+/// A wish they claimed as a volunteer (圆梦使者), in any round.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyClaimData {
+    pub claim_id: i64,
+    pub wish_id: i64,
+    pub community_id: Option<i64>,
+    pub title: Option<String>,
+    pub round: i32,
+    /// active, fulfilled, confirmed, released, …
+    pub status: String,
+    /// The paired unit they claimed for, if any.
+    pub unit_id: Option<i64>,
+    pub claimed_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A paired unit (结对单位) they are a member of.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyUnitMembership {
+    pub unit_id: i64,
+    pub unit_name: Option<String>,
+    pub joined_at: DateTime<Utc>,
+}
+
+pub async fn claims_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<MyClaimData>> {
+    let claims = wish_claim::Entity::find()
+        .filter(wish_claim::Column::ClaimerId.eq(user_id))
+        .order_by_asc(wish_claim::Column::Id)
+        .all(db)
+        .await?;
+    let wishes = wish::Entity::find()
+        .filter(wish::Column::Id.is_in(claims.iter().map(|c| c.wish_id)))
+        .all(db)
+        .await?;
+    Ok(claims
+        .into_iter()
+        .map(|c| {
+            let w = wishes.iter().find(|w| w.id == c.wish_id);
+            MyClaimData {
+                claim_id: c.id,
+                wish_id: c.wish_id,
+                community_id: w.map(|w| w.community_id),
+                title: w.map(|w| w.title.clone()),
+                round: c.round,
+                status: c.status,
+                unit_id: c.unit_id,
+                claimed_at: c.created_at,
+                ended_at: c.ended_at,
+            }
+        })
+        .collect())
+}
+
+pub async fn units_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<MyUnitMembership>> {
+    let rows = pair_unit_member::Entity::find()
+        .filter(pair_unit_member::Column::UserId.eq(user_id))
+        .all(db)
+        .await?;
+    let units = pair_unit::Entity::find()
+        .filter(pair_unit::Column::Id.is_in(rows.iter().map(|r| r.unit_id)))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| MyUnitMembership {
+            unit_name: units
+                .iter()
+                .find(|u| u.id == r.unit_id)
+                .map(|u| u.name.clone()),
+            unit_id: r.unit_id,
+            joined_at: r.created_at,
+        })
+        .collect())
+}
+
+/// Which of `ids` a wish shows, as a photo of the wish or as proof of its fulfilment. The
+/// lists are JSON arrays of upload ids (UUIDs), so a quoted id matches only itself.
+pub async fn uploads_in_use(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> AppResult<HashSet<String>> {
+    let mut used = HashSet::new();
+    for chunk in ids.chunks(50) {
+        let mut any = Condition::any();
+        for id in chunk {
+            let quoted = format!("%\"{id}\"%");
+            any = any
+                .add(wish::Column::PhotoUploadIds.like(quoted.clone()))
+                .add(wish::Column::ProofUploadIds.like(quoted));
+        }
+        let wishes = wish::Entity::find().filter(any).all(db).await?;
+        for w in wishes {
+            for list in [&w.photo_upload_ids, &w.proof_upload_ids]
+                .into_iter()
+                .flatten()
+            {
+                match serde_json::from_str::<Vec<String>>(list) {
+                    Ok(listed) => used.extend(listed.into_iter().filter(|l| chunk.contains(l))),
+                    // An unreadable list keeps whatever it mentions: better kept than lost.
+                    Err(_) => used.extend(
+                        chunk
+                            .iter()
+                            .filter(|id| list.contains(id.as_str()))
+                            .cloned(),
+                    ),
+                }
+            }
+        }
+    }
+    Ok(used)
+}
