@@ -15,6 +15,7 @@ mod m20261122_000009_pair_units;
 mod m20261122_000010_wish_settings;
 mod m20261123_000011_receipt_names;
 mod m20261123_000012_lot_spends_and_sale;
+mod m20261201_000013_audit;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000010_wish_settings::Migration),
             Box::new(m20261123_000011_receipt_names::Migration),
             Box::new(m20261123_000012_lot_spends_and_sale::Migration),
+            Box::new(m20261201_000013_audit::Migration),
         ]
     }
 }
