@@ -816,6 +816,22 @@ pub async fn reverse(
         .filter(redemption::Column::Id.eq(r.id))
         .exec(&txn)
         .await?;
+    crate::audit::record(
+        &txn,
+        crate::audit::Entry::new(
+            crate::audit::AuditKind::RedemptionReversed,
+            crate::audit::ObjectType::Redemption,
+            r.id,
+        )
+        .by(current.id())
+        .in_community(r.community_id)
+        .detail(serde_json::json!({
+            "merchant_id": r.merchant_id, "user_id": r.user_id, "amount": r.amount,
+            "before": "completed", "after": "reversed",
+            "transaction_id": tx.id, "reverses_transaction_id": r.transaction_id,
+        })),
+    )
+    .await?;
     txn.commit().await?;
     receipt(state, current, r.id).await
 }

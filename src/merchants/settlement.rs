@@ -11,8 +11,10 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::auth::extract::CurrentUser;
 use crate::entities::{merchant, offer, redemption, settlement};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -196,7 +198,7 @@ pub async fn settle(
             tx_id = Some(tx);
         }
     }
-    settlement::ActiveModel {
+    let settled = settlement::ActiveModel {
         merchant_id: Set(shop.id),
         month: Set(month.to_owned()),
         amount: Set(draft.net_beans),
@@ -214,6 +216,19 @@ pub async fn settle(
             e.into()
         }
     })?;
+    let communities: Vec<i64> = draft.by_community.iter().map(|l| l.community_id).collect();
+    let entry = Entry::new(
+        AuditKind::SettlementSettled,
+        ObjectType::Settlement,
+        settled.id,
+    )
+    .by(current.id())
+    .in_community(shop.community_id)
+    .detail(json!({
+        "merchant_id": shop.id, "month": month, "amount": settled.amount,
+        "transaction_id": settled.transaction_id, "communities": communities,
+    }));
+    audit::record(&txn, entry).await?;
     txn.commit().await?;
     statement(state, current, merchant_id, month).await
 }
