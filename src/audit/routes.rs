@@ -20,8 +20,10 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only what this user did.
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub actor_user_id: Option<String>,
     /// Only this kind of action, e.g. `membership.approved`.
+    #[param(value_type = Option<audit_entry::AuditKind>)]
     pub kind: Option<String>,
     /// From this time on: RFC 3339, or YYYY-MM-DD for the start of that day (China time).
     pub from: Option<String>,
