@@ -95,6 +95,15 @@ pub enum AuditKind {
     #[sea_orm(string_value = "points.adjusted")]
     #[serde(rename = "points.adjusted")]
     PointsAdjusted,
+    #[sea_orm(string_value = "pair_unit.created")]
+    #[serde(rename = "pair_unit.created")]
+    PairUnitCreated,
+    #[sea_orm(string_value = "pair_unit.member_added")]
+    #[serde(rename = "pair_unit.member_added")]
+    PairUnitMemberAdded,
+    #[sea_orm(string_value = "pair_unit.member_removed")]
+    #[serde(rename = "pair_unit.member_removed")]
+    PairUnitMemberRemoved,
 }
 
 /// The kind of object an entry is about; `object_id` is its id.
@@ -133,6 +142,8 @@ pub enum ObjectType {
     WishRules,
     #[sea_orm(string_value = "ledger_transaction")]
     LedgerTransaction,
+    #[sea_orm(string_value = "pair_unit")]
+    PairUnit,
 }
 
 impl AuditKind {
