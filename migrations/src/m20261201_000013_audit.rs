@@ -3,8 +3,9 @@
 //! action they record and are never changed: triggers refuse UPDATE and DELETE (and, on
 //! PostgreSQL, TRUNCATE), whoever connects.
 //!
-//! `community_id` is the community the action belongs to; `street_id` is set for actions of a
-//! street (a merchant admitted by the street, a street admin granted). Either may be empty.
+//! `community_id` is the community the action belongs to; `street_id` its street — the
+//! community's for a community's action, the street's own for what a street does without a
+//! community (a street admin granted, a paired unit). Both are empty for platform actions.
 //! Entries hold ids and states only, never names or phone numbers, so erasing a user never
 //! needs to edit one.
 

@@ -3,10 +3,10 @@
 //! time; and the same as an Excel workbook.
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, Query, SubQueryStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, Set,
+    ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select,
 };
 
 use crate::calendar::cst;
@@ -53,6 +53,8 @@ impl Entry {
         self
     }
 
+    /// The street, when the action is the street's; a community's entry gets its street
+    /// without being told.
     pub fn in_street(mut self, street_id: impl Into<Option<i64>>) -> Entry {
         self.street_id = street_id.into();
         self
@@ -65,21 +67,46 @@ impl Entry {
 }
 
 /// Writes `entry`. Call it with the action's own transaction, before its commit: the entry
-/// and the action then stand or fall together.
+/// and the action then stand or fall together. An entry of a community is also its street's:
+/// the street is looked up in the same statement, so a street's trail is one index range.
 pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> AppResult<()> {
-    audit_entry::Entity::insert(audit_entry::ActiveModel {
-        community_id: Set(entry.community_id),
-        street_id: Set(entry.street_id),
-        actor_user_id: Set(entry.actor_user_id),
-        kind: Set(entry.kind),
-        object_type: Set(entry.object_type),
-        object_id: Set(entry.object_id),
-        detail: Set(entry.detail.to_string()),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    })
-    .exec_without_returning(db)
-    .await?;
+    use audit_entry::Column as C;
+    let street = match (entry.street_id, entry.community_id) {
+        (Some(s), _) => Expr::value(s),
+        (None, Some(c)) => Expr::from(SubQueryStatement::from(
+            Query::select()
+                .column(community::Column::StreetId)
+                .from(community::Entity)
+                .and_where(community::Column::Id.eq(c))
+                .to_owned(),
+        )),
+        (None, None) => Expr::value(Option::<i64>::None),
+    };
+    let insert = Query::insert()
+        .into_table(audit_entry::Entity)
+        .columns([
+            C::CommunityId,
+            C::StreetId,
+            C::ActorUserId,
+            C::Kind,
+            C::ObjectType,
+            C::ObjectId,
+            C::Detail,
+            C::CreatedAt,
+        ])
+        .values([
+            Expr::value(entry.community_id),
+            street,
+            Expr::value(entry.actor_user_id),
+            Expr::value(entry.kind.to_value()),
+            Expr::value(entry.object_type.to_value()),
+            Expr::value(entry.object_id),
+            Expr::value(entry.detail.to_string()),
+            Expr::value(Utc::now()),
+        ])
+        .map_err(|e| AppError::Internal(e.into()))?
+        .to_owned();
+    db.execute(&insert).await?;
     Ok(())
 }
 
@@ -87,7 +114,8 @@ pub async fn record(db: &impl ConnectionTrait, entry: Entry) -> AppResult<()> {
 #[derive(Debug, Clone, Copy)]
 pub enum Trail {
     Community(i64),
-    /// The street's own entries and those of every community in it.
+    /// The street's own entries and those of every community in it (which carry the
+    /// street too).
     Street(i64),
 }
 
@@ -175,17 +203,7 @@ fn select(trail: Trail, filter: &Filter) -> Select<audit_entry::Entity> {
     let mut query = audit_entry::Entity::find();
     query = match trail {
         Trail::Community(id) => query.filter(Column::CommunityId.eq(id)),
-        Trail::Street(id) => query.filter(
-            Condition::any().add(Column::StreetId.eq(id)).add(
-                Column::CommunityId.in_subquery(
-                    Query::select()
-                        .column(community::Column::Id)
-                        .from(community::Entity)
-                        .and_where(community::Column::StreetId.eq(id))
-                        .to_owned(),
-                ),
-            ),
-        ),
+        Trail::Street(id) => query.filter(Column::StreetId.eq(id)),
     };
     if let Some(actor) = filter.actor_user_id {
         query = query.filter(Column::ActorUserId.eq(actor));
@@ -291,7 +309,6 @@ pub fn to_xlsx(rows: &[audit_entry::Model]) -> anyhow::Result<Vec<u8>> {
 }
 
 fn object_type_name(t: ObjectType) -> String {
-    use sea_orm::ActiveEnum;
     t.to_value()
 }
 

@@ -11,7 +11,8 @@ pub struct Model {
     pub id: i64,
     /// The community the action belongs to.
     pub community_id: Option<i64>,
-    /// The street, for actions of a street (a street merchant, a street admin's grant).
+    /// The street: the community's, or the street's own for a street action with no
+    /// community (a street admin's grant, a paired unit).
     pub street_id: Option<i64>,
     /// Who acted; empty for the operator at the command line.
     pub actor_user_id: Option<i64>,

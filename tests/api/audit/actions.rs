@@ -426,7 +426,7 @@ async fn merchant_admission_suspension_staff_reversals_and_settlements_are_recor
     let all = trail(&app, &community_trail(a), &w.admin_a.token).await;
     let e = entry(&all, "merchant.admitted", s.merchant_id, w.admin_a.id);
     assert_eq!(e["object_type"], "merchant");
-    assert_eq!(e["street_id"], Value::Null);
+    assert_eq!(e["detail"]["community_ids"], json!([a]));
     let e = entry(&all, "merchant_staff.joined", s.merchant_id, s.staff.id);
     assert_eq!(e["detail"]["user_id"].as_i64(), Some(s.staff.id));
     let e = entry(&all, "redemption.reversed", undone, s.staff.id);
@@ -442,9 +442,13 @@ async fn merchant_admission_suspension_staff_reversals_and_settlements_are_recor
     entry(&all, "merchant.reinstated", s.merchant_id, w.admin_a.id);
     let e = entry(&all, "merchant_staff.removed", staff_grant.id, w.admin_a.id);
     assert_eq!(e["detail"]["user_id"].as_i64(), Some(s.staff.id));
+    // Every entry of a community carries its street.
+    assert!(
+        all.iter()
+            .all(|e| e["street_id"].as_i64() == Some(w.street_id))
+    );
     // Admitted by the street for A and B: in A's trail (its home) and the street's.
     let e = entry(&all, "merchant.admitted", street_shop, w.platform.id);
-    assert_eq!(e["street_id"].as_i64(), Some(w.street_id));
     assert_eq!(e["detail"]["community_ids"], json!([a, w.community_b]));
 }
 
