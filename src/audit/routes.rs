@@ -47,7 +47,10 @@ impl TryFrom<&AuditQuery> for Filter {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntryView {
     pub id: i64,
+    /// The community the action belongs to; absent for a street's or the platform's own.
     pub community_id: Option<i64>,
+    /// That community's street, or the street whose own action it was (a street admin's
+    /// grant, a paired unit).
     pub street_id: Option<i64>,
     /// Who acted; absent for the operator at the command line.
     pub actor_user_id: Option<i64>,
