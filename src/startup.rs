@@ -70,7 +70,9 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
             .service(crate::wishes::routes::attention)
             .service(crate::wishes::routes::export)
             .service(crate::wishes::routes::get_rules)
-            .service(crate::wishes::routes::set_rules),
+            .service(crate::wishes::routes::set_rules)
+            .service(crate::audit::routes::community_audit)
+            .service(crate::audit::routes::community_audit_export),
     );
     cfg.service(
         scope("/merchant")
@@ -109,7 +111,9 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
             .service(crate::merchants::routes::create_street_merchant)
             .service(crate::wishes::routes::street_wall)
             .service(crate::wishes::routes::create_unit)
-            .service(crate::wishes::routes::street_figures),
+            .service(crate::wishes::routes::street_figures)
+            .service(crate::audit::routes::street_audit)
+            .service(crate::audit::routes::street_audit_export),
     );
     cfg.service(
         scope("/role-grants")

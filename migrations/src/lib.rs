@@ -16,6 +16,7 @@ mod m20261122_000010_wish_settings;
 mod m20261123_000011_receipt_names;
 mod m20261123_000012_lot_spends_and_sale;
 mod m20261201_000013_merchant_uploads;
+mod m20261201_000014_audit;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000011_receipt_names::Migration),
             Box::new(m20261123_000012_lot_spends_and_sale::Migration),
             Box::new(m20261201_000013_merchant_uploads::Migration),
+            Box::new(m20261201_000014_audit::Migration),
         ]
     }
 }

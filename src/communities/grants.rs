@@ -3,8 +3,12 @@
 //! communities; community admins grant community roles in their own community.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::json;
 
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::auth::extract::{CommunityAccess, CommunityGuard, CurrentUser};
 use crate::auth::roles::{Role, Scope};
 use crate::entities::{role_grant, street, user};
@@ -87,7 +91,8 @@ pub async fn insert_grant(
         .await?
         .filter(|u| u.deleted_at.is_none())
         .ok_or_else(|| AppError::validation("user_id", "用户不存在"))?;
-    role_grant::ActiveModel {
+    let txn = crate::db::begin_write(&state.db).await?;
+    let granted = role_grant::ActiveModel {
         user_id: Set(user_id),
         role: Set(role.as_str().to_owned()),
         scope_id: Set(scope_id),
@@ -95,7 +100,7 @@ pub async fn insert_grant(
         created_at: Set(Utc::now()),
         ..Default::default()
     }
-    .insert(&state.db)
+    .insert(&txn)
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
@@ -103,7 +108,61 @@ pub async fn insert_grant(
         } else {
             e.into()
         }
+    })?;
+    let entry = Entry::new(AuditKind::RoleGranted, ObjectType::RoleGrant, granted.id);
+    audit::record(&txn, placed(&txn, entry, &granted, granted_by).await?).await?;
+    txn.commit().await?;
+    Ok(granted)
+}
+
+/// Where a grant's entry belongs: a community role to its community, a street admin to the
+/// street, a merchant's staff to the merchant's home community; a platform admin to neither.
+async fn placed(
+    db: &impl ConnectionTrait,
+    entry: Entry,
+    grant: &role_grant::Model,
+    actor: Option<i64>,
+) -> AppResult<Entry> {
+    let entry = entry.by(actor).detail(json!({
+        "user_id": grant.user_id, "role": grant.role, "scope_id": grant.scope_id,
+    }));
+    Ok(match Role::parse(&grant.role).map(Role::scope) {
+        Some(Scope::Community) => entry.in_community(grant.scope_id),
+        Some(Scope::Street) => entry.in_street(grant.scope_id),
+        Some(Scope::Merchant) => {
+            let home = crate::entities::merchant::Entity::find_by_id(grant.scope_id)
+                .one(db)
+                .await?
+                .map(|m| m.community_id);
+            entry.in_community(home)
+        }
+        Some(Scope::Platform) | None => entry,
     })
+}
+
+/// Deletes one grant and records who took it away, in one transaction; false when it was
+/// already gone (then nothing is recorded).
+async fn remove(
+    state: &AppState,
+    grant: &role_grant::Model,
+    actor: Option<i64>,
+) -> AppResult<bool> {
+    let txn = crate::db::begin_write(&state.db).await?;
+    let deleted = role_grant::Entity::delete_by_id(grant.id)
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected != 1 {
+        return Ok(false);
+    }
+    let kind = if grant.role == Role::MerchantStaff.as_str() {
+        AuditKind::MerchantStaffRemoved
+    } else {
+        AuditKind::RoleRevoked
+    };
+    let entry = Entry::new(kind, ObjectType::RoleGrant, grant.id);
+    audit::record(&txn, placed(&txn, entry, grant, actor).await?).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Revokes a grant after checking the caller's authority over its scope. A grant the caller
@@ -120,9 +179,7 @@ pub async fn revoke(state: &AppState, current: &CurrentUser, grant_id: i64) -> A
             ErrorCode::Forbidden => AppError::not_found(),
             _ => e,
         })?;
-    role_grant::Entity::delete_by_id(found.id)
-        .exec(&state.db)
-        .await?;
+    remove(state, &found, Some(current.id())).await?;
     Ok(())
 }
 
@@ -133,13 +190,16 @@ pub async fn delete_grant(
     role: Role,
     scope_id: i64,
 ) -> AppResult<bool> {
-    let result = role_grant::Entity::delete_many()
+    let found = role_grant::Entity::find()
         .filter(role_grant::Column::UserId.eq(user_id))
         .filter(role_grant::Column::Role.eq(role.as_str()))
         .filter(role_grant::Column::ScopeId.eq(scope_id))
-        .exec(&state.db)
+        .one(&state.db)
         .await?;
-    Ok(result.rows_affected > 0)
+    match found {
+        Some(grant) => remove(state, &grant, None).await,
+        None => Ok(false),
+    }
 }
 
 pub async fn list_in_community(

@@ -11,6 +11,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use serde_json::json;
+
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::auth::extract::CurrentUser;
 use crate::entities::{community, household, membership, user};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
@@ -178,6 +181,7 @@ pub async fn review(
         ("time", local_time_now()),
     ]);
     let event;
+    let audit;
     let mut update = membership::Entity::update_many()
         .col_expr(membership::Column::ReviewedBy, Expr::value(reviewer.id()))
         .col_expr(membership::Column::ReviewedAt, Expr::value(now))
@@ -198,12 +202,31 @@ pub async fn review(
                 )
                 .col_expr(membership::Column::HouseholdId, Expr::value(household_id));
             event = Event::MembershipApproved;
+            audit = Entry::new(
+                AuditKind::MembershipApproved,
+                ObjectType::Membership,
+                found.id,
+            )
+            .detail(json!({
+                "user_id": found.user_id, "before": Status::Pending.as_str(),
+                "after": Status::Verified.as_str(), "household_id": household_id,
+            }));
             fields.insert("result", "审核通过".into());
         }
         Decision::Reject { reason } => {
             let reason = validate::text("reason", &reason, 200)?;
             fields.insert("reason", reason.clone());
             event = Event::MembershipRejected;
+            // The reason is text a person typed: it stays on the membership, not in the trail.
+            audit = Entry::new(
+                AuditKind::MembershipRejected,
+                ObjectType::Membership,
+                found.id,
+            )
+            .detail(json!({
+                "user_id": found.user_id, "before": Status::Pending.as_str(),
+                "after": Status::Rejected.as_str(),
+            }));
             fields.insert("result", "未通过".into());
             update = update
                 .col_expr(
@@ -235,6 +258,7 @@ pub async fn review(
         &fields,
     )
     .await?;
+    audit::record(&txn, audit.by(reviewer.id()).in_community(community_id)).await?;
     txn.commit().await?;
     membership::Entity::find_by_id(found.id)
         .one(&state.db)

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table. Services use these; handlers never do.
 
+pub mod audit_entry;
 pub mod auth_session;
 pub mod bean_lot;
 pub mod building;

@@ -859,6 +859,22 @@ async fn reverse_once(
         .filter(redemption::Column::Id.eq(r.id))
         .exec(&txn)
         .await?;
+    crate::audit::record(
+        &txn,
+        crate::audit::Entry::new(
+            crate::audit::AuditKind::RedemptionReversed,
+            crate::audit::ObjectType::Redemption,
+            r.id,
+        )
+        .by(current.id())
+        .in_community(r.community_id)
+        .detail(serde_json::json!({
+            "merchant_id": r.merchant_id, "user_id": r.user_id, "amount": r.amount,
+            "before": "completed", "after": "reversed",
+            "transaction_id": tx.id, "reverses_transaction_id": r.transaction_id,
+        })),
+    )
+    .await?;
     // The answer comes from this transaction, not from a read after commit on another
     // connection: once the reversal is committed, the client is told so.
     let mut receipt = as_issued(&txn, r).await?;

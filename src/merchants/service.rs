@@ -9,6 +9,9 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use serde_json::json;
+
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
 use crate::auth::roles::Role;
 use crate::entities::{community, merchant, merchant_community, merchant_invite, offer};
@@ -30,6 +33,18 @@ pub async fn create(
     state: &AppState,
     admin: &CurrentUser,
     communities: &[i64],
+    m: NewMerchant<'_>,
+) -> AppResult<(merchant::Model, Vec<i64>)> {
+    admit(state, admin, communities, None, m).await
+}
+
+/// Writes the merchant, the communities it serves and the audit entry — the street's too
+/// when a street admitted it.
+async fn admit(
+    state: &AppState,
+    admin: &CurrentUser,
+    communities: &[i64],
+    street_id: Option<i64>,
     m: NewMerchant<'_>,
 ) -> AppResult<(merchant::Model, Vec<i64>)> {
     let home = *communities
@@ -57,6 +72,16 @@ pub async fn create(
     }))
     .exec_without_returning(&txn)
     .await?;
+    let entry = Entry::new(
+        AuditKind::MerchantAdmitted,
+        ObjectType::Merchant,
+        created.id,
+    )
+    .by(admin.id())
+    .in_community(home)
+    .in_street(street_id)
+    .detail(json!({"status": created.status, "community_ids": communities}));
+    audit::record(&txn, entry).await?;
     txn.commit().await?;
     Ok((created, communities.to_vec()))
 }
@@ -96,7 +121,7 @@ pub async fn create_for_street(
             "所选社区须都属于本街道",
         ));
     }
-    create(state, current, &ids, m).await
+    admit(state, current, &ids, Some(street_id), m).await
 }
 
 /// The communities whose beans the merchant accepts, home first.
@@ -204,9 +229,33 @@ pub async fn set_status(
         ));
     }
     let m = managed(state, current, merchant_id).await?;
-    let mut active: merchant::ActiveModel = m.into();
-    active.status = Set(status.to_owned());
-    Ok(active.update(&state.db).await?)
+    // One conditional update: of two admins changing it at once, one changes it and is
+    // recorded; setting the status it already has changes and records nothing.
+    let txn = crate::db::begin_write(&state.db).await?;
+    let changed = merchant::Entity::update_many()
+        .col_expr(merchant::Column::Status, Expr::value(status))
+        .filter(merchant::Column::Id.eq(m.id))
+        .filter(merchant::Column::Status.ne(status))
+        .exec(&txn)
+        .await?;
+    let now = merchant::Entity::find_by_id(m.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if changed.rows_affected == 1 {
+        let (kind, before) = if status == "suspended" {
+            (AuditKind::MerchantSuspended, "active")
+        } else {
+            (AuditKind::MerchantReinstated, "suspended")
+        };
+        let entry = Entry::new(kind, ObjectType::Merchant, m.id)
+            .by(current.id())
+            .in_community(m.community_id)
+            .detail(json!({"before": before, "after": status}));
+        audit::record(&txn, entry).await?;
+    }
+    txn.commit().await?;
+    Ok(now)
 }
 
 /// Makes a one-time invitation code for a new member of staff, valid for seven days. The code
@@ -261,31 +310,44 @@ pub async fn accept_invite(
         return Err(invalid());
     }
     // Already staff (say, two invitations accepted at once): the unique index decides, and
-    // the second grant is simply not added.
-    crate::entities::role_grant::Entity::insert(crate::entities::role_grant::ActiveModel {
-        user_id: Set(current.id()),
-        role: Set(Role::MerchantStaff.as_str().to_owned()),
-        scope_id: Set(found.merchant_id),
-        granted_by: Set(None),
-        created_at: Set(now),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::columns([
-            crate::entities::role_grant::Column::UserId,
-            crate::entities::role_grant::Column::Role,
-            crate::entities::role_grant::Column::ScopeId,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
-    txn.commit().await?;
-    merchant::Entity::find_by_id(found.merchant_id)
-        .one(&state.db)
+    // the second grant is simply not added (nor recorded).
+    let added =
+        crate::entities::role_grant::Entity::insert(crate::entities::role_grant::ActiveModel {
+            user_id: Set(current.id()),
+            role: Set(Role::MerchantStaff.as_str().to_owned()),
+            scope_id: Set(found.merchant_id),
+            granted_by: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::columns([
+                crate::entities::role_grant::Column::UserId,
+                crate::entities::role_grant::Column::Role,
+                crate::entities::role_grant::Column::ScopeId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    let shop = merchant::Entity::find_by_id(found.merchant_id)
+        .one(&txn)
         .await?
-        .ok_or_else(AppError::not_found)
+        .ok_or_else(AppError::not_found)?;
+    if added > 0 {
+        let entry = Entry::new(
+            AuditKind::MerchantStaffJoined,
+            ObjectType::Merchant,
+            shop.id,
+        )
+        .by(current.id())
+        .in_community(shop.community_id)
+        .detail(json!({"user_id": current.id(), "invite_id": found.id}));
+        audit::record(&txn, entry).await?;
+    }
+    txn.commit().await?;
+    Ok(shop)
 }
 
 pub struct OfferInput {

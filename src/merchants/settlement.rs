@@ -12,8 +12,10 @@ use sea_orm::{
     QueryOrder, Set,
 };
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::auth::extract::CurrentUser;
 use crate::entities::{ledger_account, merchant, offer, redemption, settlement};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -269,6 +271,19 @@ async fn settle_once(
             e.into()
         }
     })?;
+    let communities: Vec<i64> = statement
+        .by_community
+        .iter()
+        .map(|l| l.community_id)
+        .collect();
+    let entry = Entry::new(AuditKind::SettlementSettled, ObjectType::Settlement, row.id)
+        .by(admin_id)
+        .in_community(shop.community_id)
+        .detail(json!({
+            "merchant_id": shop.id, "month": month, "amount": row.amount,
+            "transaction_id": row.transaction_id, "communities": communities,
+        }));
+    audit::record(&txn, entry).await?;
     txn.commit().await?;
     // The answer is the statement this transaction read and settled, not a read after commit.
     statement.settled = Some(Settled {

@@ -136,7 +136,17 @@ pub async fn remove(
     if gone.rows_affected != 1 {
         return Err(AppError::not_found());
     }
-    // AUDIT: merchant_staff.removed
+    let entry = crate::audit::Entry::new(
+        crate::audit::AuditKind::MerchantStaffRemoved,
+        crate::audit::ObjectType::RoleGrant,
+        grant.id,
+    )
+    .by(current.id())
+    .in_community(shop.community_id)
+    .detail(serde_json::json!({
+        "user_id": grant.user_id, "role": "merchant_staff", "scope_id": shop.id,
+    }));
+    crate::audit::record(&txn, entry).await?;
     txn.commit().await?;
     Ok(grant)
 }

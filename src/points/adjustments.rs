@@ -1,11 +1,13 @@
 //! Beans awarded or deducted by hand by a community admin, with a reason; each one is a ledger
-//! transaction that records who made it, which is the audit trail.
+//! transaction that records who made it, and an entry in the audit trail (`crate::audit`)
+//! written in the same database transaction.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::auth::extract::CurrentUser;
 use crate::entities::{bean_lot, ledger_posting, ledger_transaction, membership};
 use crate::error::{AppError, AppResult};
@@ -150,6 +152,19 @@ async fn post_adjustment(state: &AppState, asked: &Asked) -> AppResult<Adjustmen
             };
             let json = serde_json::to_value(&receipt).map_err(|e| AppError::Internal(e.into()))?;
             ledger::store_response(&txn, tx.id, &json).await?;
+            // The reason stays with the ledger transaction (and the list below), not in the
+            // trail, which holds no text anyone typed.
+            let entry = Entry::new(
+                AuditKind::PointsAdjusted,
+                ObjectType::LedgerTransaction,
+                tx.id,
+            )
+            .by(asked.admin_id)
+            .in_community(community_id)
+            .detail(serde_json::json!({
+                "user_id": user_id, "amount": amount, "kind": kind.as_str(),
+            }));
+            audit::record(&txn, entry).await?;
             txn.commit().await?;
             Ok(receipt)
         }

@@ -6,11 +6,13 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::entities::{earning_award, earning_rule};
 use crate::error::{AppError, AppResult};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
@@ -247,6 +249,26 @@ pub async fn set_rule(
         }
     }
     let now = Utc::now();
+    let this_rule = || {
+        Condition::all()
+            .add(earning_rule::Column::CommunityId.eq(community_id))
+            .add(earning_rule::Column::EventKind.eq(rule.event_kind.as_str()))
+    };
+    let txn = crate::db::begin_write(&state.db).await?;
+    // A no-op update locks the rule being replaced, so the "before" recorded is what this
+    // change replaced, not what another change left a moment earlier.
+    earning_rule::Entity::update_many()
+        .col_expr(
+            earning_rule::Column::BeansPerUnit,
+            Expr::col(earning_rule::Column::BeansPerUnit),
+        )
+        .filter(this_rule())
+        .exec(&txn)
+        .await?;
+    let before = earning_rule::Entity::find()
+        .filter(this_rule())
+        .one(&txn)
+        .await?;
     earning_rule::Entity::insert(earning_rule::ActiveModel {
         community_id: Set(community_id),
         event_kind: Set(rule.event_kind.as_str().to_owned()),
@@ -271,14 +293,29 @@ pub async fn set_rule(
         ])
         .to_owned(),
     )
-    .exec_without_returning(&state.db)
+    .exec_without_returning(&txn)
     .await?;
-    earning_rule::Entity::find()
-        .filter(earning_rule::Column::CommunityId.eq(community_id))
-        .filter(earning_rule::Column::EventKind.eq(rule.event_kind.as_str()))
-        .one(&state.db)
+    let after = earning_rule::Entity::find()
+        .filter(this_rule())
+        .one(&txn)
         .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("rule vanished")))
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("rule vanished")))?;
+    let terms = |r: &earning_rule::Model| json!({"beans_per_unit": r.beans_per_unit, "daily_cap": r.daily_cap, "monthly_cap": r.monthly_cap});
+    let entry = Entry::new(
+        AuditKind::PointsRulesChanged,
+        ObjectType::EarningRule,
+        after.id,
+    )
+    .by(admin_id)
+    .in_community(community_id)
+    .detail(json!({
+        "event_kind": after.event_kind,
+        "before": before.as_ref().map(terms),
+        "after": terms(&after),
+    }));
+    audit::record(&txn, entry).await?;
+    txn.commit().await?;
+    Ok(after)
 }
 
 #[cfg(test)]

@@ -172,7 +172,8 @@ pub async fn create_adjustment(
     Ok(HttpResponse::Created().json(receipt))
 }
 
-/// The audit trail of manual adjustments, newest first: who, whom, how many, why.
+/// The manual adjustments, newest first: who, whom, how many, why. Each is also in the
+/// community's audit trail (`GET /api/v1/communities/{community_id}/audit`).
 #[utoipa::path(
     tag = "points",
     security(("bearer" = [])),

@@ -28,6 +28,11 @@ pub const EXPORTED: &[(&str, &str)] = &[
 /// (table, column, why it is not exported).
 pub const NOT_EXPORTED: &[(&str, &str, &str)] = &[
     (
+        "audit_entries",
+        "actor_user_id",
+        "the audit trail of staff actions on other people's records; it holds ids and states only",
+    ),
+    (
         "pay_codes",
         "user_id",
         "one-minute single-use codes, kept only as hashes; what they paid is a purchase",

@@ -2,11 +2,13 @@
 //! set by its admins, or the configured defaults.
 
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, Set};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::entities::wish_setting;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -25,9 +27,17 @@ pub struct WishRules {
 
 /// The community's rules: its own if its admins set them, the configured defaults if not.
 pub async fn for_community(state: &AppState, community_id: i64) -> AppResult<WishRules> {
+    read(&state.db, state, community_id).await
+}
+
+async fn read(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    community_id: i64,
+) -> AppResult<WishRules> {
     let defaults = &state.settings.wishes;
     let Some(row) = wish_setting::Entity::find_by_id(community_id)
-        .one(&state.db)
+        .one(db)
         .await?
     else {
         return Ok(WishRules {
@@ -75,6 +85,18 @@ pub async fn set(
         ));
     }
     let json = serde_json::to_string(&categories).map_err(|e| AppError::Internal(e.into()))?;
+    let txn = crate::db::begin_write(&state.db).await?;
+    // A no-op update locks the row being replaced, so the "before" recorded is what this
+    // change replaced.
+    wish_setting::Entity::update_many()
+        .col_expr(
+            wish_setting::Column::ClaimDays,
+            Expr::col(wish_setting::Column::ClaimDays),
+        )
+        .filter(wish_setting::Column::CommunityId.eq(community_id))
+        .exec(&txn)
+        .await?;
+    let before = read(&txn, state, community_id).await?;
     wish_setting::Entity::insert(wish_setting::ActiveModel {
         community_id: Set(community_id),
         categories: Set(json),
@@ -94,7 +116,18 @@ pub async fn set(
             ])
             .to_owned(),
     )
-    .exec_without_returning(&state.db)
+    .exec_without_returning(&txn)
     .await?;
-    for_community(state, community_id).await
+    let after = read(&txn, state, community_id).await?;
+    let entry = Entry::new(
+        AuditKind::WishesRulesChanged,
+        ObjectType::WishRules,
+        community_id,
+    )
+    .by(admin_id)
+    .in_community(community_id)
+    .detail(json!({"before": before, "after": after}));
+    audit::record(&txn, entry).await?;
+    txn.commit().await?;
+    Ok(after)
 }

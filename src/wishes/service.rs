@@ -11,6 +11,9 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use serde_json::json;
+
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser, Reviewer};
 use crate::auth::roles::Role;
 use crate::entities::{community, membership, upload, wish, wish_claim};
@@ -558,9 +561,20 @@ pub async fn review(
         )
         .await?;
     }
+    let before = w.state.clone();
     let w = reload(&txn, w.id).await?;
     let result = if approve { "已发布" } else { "未通过" };
     tell_parties(&txn, state, &w, Event::WishReviewed, result).await?;
+    let kind = if approve {
+        AuditKind::WishApproved
+    } else {
+        AuditKind::WishRejected
+    };
+    let entry = Entry::new(kind, ObjectType::Wish, w.id)
+        .by(current.id())
+        .in_community(w.community_id)
+        .detail(json!({"before": before, "after": w.state}));
+    audit::record(&txn, entry).await?;
     txn.commit().await?;
     Ok(w)
 }
@@ -913,7 +927,16 @@ pub async fn resolve(
         change(&txn, &w, Action::ResolveReopen, back_on_the_wall()).await?;
         end_claim(&txn, &w, "rejected").await?;
     }
+    let (before, claimer, round) = (w.state.clone(), w.claimer_id, w.claim_round);
     let w = reload(&txn, w.id).await?;
+    let entry = Entry::new(AuditKind::WishDisputeResolved, ObjectType::Wish, w.id)
+        .by(current.id())
+        .in_community(w.community_id)
+        .detail(json!({
+            "before": before, "after": w.state, "done": done,
+            "claimer_id": claimer, "claim_round": round,
+        }));
+    audit::record(&txn, entry).await?;
     txn.commit().await?;
     if done {
         pay(state, &w).await?;

@@ -9,8 +9,10 @@ use sea_orm::{
     QueryOrder, Set,
 };
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::audit::{self, AuditKind, Entry, ObjectType};
 use crate::auth::extract::CurrentUser;
 use crate::calendar::{cst, month_bounds};
 use crate::entities::{
@@ -85,6 +87,11 @@ pub async fn create(
     }))
     .exec_without_returning(&txn)
     .await?;
+    let entry = Entry::new(AuditKind::PairUnitCreated, ObjectType::PairUnit, unit.id)
+        .by(current.id())
+        .in_street(street_id)
+        .detail(json!({"annual_quota": unit.annual_quota, "community_ids": ids}));
+    audit::record(&txn, entry).await?;
     txn.commit().await?;
     Ok((unit, ids))
 }
@@ -181,7 +188,8 @@ pub async fn add_member(
     if !exists {
         return Err(AppError::validation("user_id", "没有这个用户"));
     }
-    pair_unit_member::Entity::insert(pair_unit_member::ActiveModel {
+    let txn = crate::db::begin_write(&state.db).await?;
+    let added = pair_unit_member::Entity::insert(pair_unit_member::ActiveModel {
         unit_id: Set(unit.id),
         user_id: Set(user_id),
         created_at: Set(Utc::now()),
@@ -194,9 +202,36 @@ pub async fn add_member(
         .do_nothing()
         .to_owned(),
     )
-    .exec_without_returning(&state.db)
+    .exec_without_returning(&txn)
     .await?;
+    // Adding someone already a member changes nothing and records nothing.
+    if added == 1 {
+        member_entry(
+            &txn,
+            AuditKind::PairUnitMemberAdded,
+            current,
+            &unit,
+            user_id,
+        )
+        .await?;
+    }
+    txn.commit().await?;
     Ok(())
+}
+
+/// A membership change of a unit is its street's action.
+async fn member_entry(
+    db: &impl ConnectionTrait,
+    kind: AuditKind,
+    current: &CurrentUser,
+    unit: &pair_unit::Model,
+    user_id: i64,
+) -> AppResult<()> {
+    let entry = Entry::new(kind, ObjectType::PairUnit, unit.id)
+        .by(current.id())
+        .in_street(unit.street_id)
+        .detail(json!({"user_id": user_id}));
+    audit::record(db, entry).await
 }
 
 pub async fn remove_member(
@@ -206,11 +241,23 @@ pub async fn remove_member(
     user_id: i64,
 ) -> AppResult<()> {
     let unit = managed(state, current, unit_id).await?;
-    pair_unit_member::Entity::delete_many()
+    let txn = crate::db::begin_write(&state.db).await?;
+    let removed = pair_unit_member::Entity::delete_many()
         .filter(pair_unit_member::Column::UnitId.eq(unit.id))
         .filter(pair_unit_member::Column::UserId.eq(user_id))
-        .exec(&state.db)
+        .exec(&txn)
         .await?;
+    if removed.rows_affected == 1 {
+        member_entry(
+            &txn,
+            AuditKind::PairUnitMemberRemoved,
+            current,
+            &unit,
+            user_id,
+        )
+        .await?;
+    }
+    txn.commit().await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! LINLI_TEST_DATABASE_URL is set) and its own cache namespace (in-process, or Redis when
 //! LINLI_TEST_REDIS_URL is set), with a local fake of the WeChat API.
 
+mod audit;
 mod auth;
 mod cache;
 mod codes;
