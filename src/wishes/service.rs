@@ -831,6 +831,20 @@ async fn pay(state: &AppState, w: &wish::Model) -> AppResult<()> {
     Ok(())
 }
 
+/// Pays the claimer of a wish whose confirmation has committed. The confirmation stands
+/// whatever happens here, so a payment that fails now (the database gone a moment, a
+/// conflict lost three times) is not the client's failure: it is logged and left to the
+/// release job, which pays confirmed wishes left unpaid — once, by the same key.
+async fn pay_after_commit(state: &AppState, w: &wish::Model) {
+    if let Err(e) = pay(state, w).await {
+        tracing::warn!(
+            wish_id = w.id,
+            error = format!("{e:#}"),
+            "payment of a confirmed wish left to the release job"
+        );
+    }
+}
+
 /// The beneficiary, the poster or a grid worker confirms the wish was fulfilled — or disputes
 /// it, which sends it to the community admin. The claimer cannot confirm their own claim.
 pub async fn confirm(
@@ -852,7 +866,7 @@ pub async fn confirm(
     }
     // Confirming again (a double tap, a second confirmer) changes nothing and pays nothing.
     if dispute.is_none() && state_of(&w)? == WishState::Confirmed {
-        pay(state, &w).await?;
+        pay_after_commit(state, &w).await;
         return Ok(w);
     }
     let txn = crate::db::begin_write(&state.db).await?;
@@ -873,7 +887,7 @@ pub async fn confirm(
                 txn.rollback().await?;
                 let now = reload(&state.db, w.id).await?;
                 if state_of(&now)? == WishState::Confirmed {
-                    pay(state, &now).await?;
+                    pay_after_commit(state, &now).await;
                     return Ok(now);
                 }
                 return Err(e);
@@ -894,7 +908,7 @@ pub async fn confirm(
     let w = reload(&txn, w.id).await?;
     txn.commit().await?;
     if dispute.is_none() {
-        pay(state, &w).await?;
+        pay_after_commit(state, &w).await;
     }
     Ok(w)
 }
@@ -939,7 +953,7 @@ pub async fn resolve(
     audit::record(&txn, entry).await?;
     txn.commit().await?;
     if done {
-        pay(state, &w).await?;
+        pay_after_commit(state, &w).await;
     }
     Ok(w)
 }

@@ -1454,3 +1454,51 @@ async fn a_confirmation_whose_payment_was_lost_is_paid_once_by_the_job() {
     assert_eq!(beans(&app, s.w.community_a, &v).await, 12);
     books_are_right(&app).await;
 }
+
+/// A confirmation that committed is answered as confirmed even when the payment after it
+/// fails; the release job pays it later, once.
+#[tokio::test]
+async fn a_confirmation_stands_when_its_payment_fails_and_the_job_pays_later() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let s = wall(&app).await;
+    pay_per_wish(&app, &s, 12).await;
+    let v = volunteer(&app, &s, "unpaid-volunteer").await;
+    let id = published(&app, &s).await;
+    claim_and_fulfil(&app, &s, id, &v).await;
+    let before = beans(&app, s.w.community_a, &v).await;
+    // Awards cannot be written for now (as if the database refused them after the commit).
+    let postgres = std::env::var("LINLI_TEST_DATABASE_URL").is_ok();
+    let (block, unblock) = if postgres {
+        (
+            "CREATE FUNCTION no_awards() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'blocked'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER no_awards BEFORE INSERT ON earning_awards FOR EACH ROW EXECUTE FUNCTION no_awards();",
+            "DROP TRIGGER no_awards ON earning_awards; DROP FUNCTION no_awards();",
+        )
+    } else {
+        (
+            "CREATE TRIGGER no_awards BEFORE INSERT ON earning_awards BEGIN SELECT RAISE(ABORT, 'blocked'); END;",
+            "DROP TRIGGER no_awards;",
+        )
+    };
+    app.state.db.execute_unprepared(block).await.unwrap();
+    let confirmed = step(&app, id, "confirm", &s.poster.token, json!({})).await;
+    assert_eq!(confirmed.assert_status(200)["state"], "confirmed");
+    assert_eq!(beans(&app, s.w.community_a, &v).await, before);
+    app.state.db.execute_unprepared(unblock).await.unwrap();
+    // The job pays what was left, and only once however often it runs.
+    assert_eq!(
+        linli::wishes::service::pay_missed(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        linli::wishes::service::pay_missed(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(beans(&app, s.w.community_a, &v).await, before + 12);
+    books_are_right(&app).await;
+}
