@@ -1,5 +1,6 @@
 //! The signed-in user's own account: profile, phone binding, data export and erasure (PIPL).
 
+pub mod live;
 pub mod routes;
 pub mod service;
 pub mod views;
