@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::config::{CacheBackend, CacheSettings};
+use crate::config::{CacheBackend, CacheSettings, redact_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -61,7 +61,10 @@ impl Cache {
                     .get_connection_manager_with_config(config)
                     .await
                     .map_err(|e| {
-                        anyhow::anyhow!("Redis at {} unreachable: {e}", redact(&settings.redis_url))
+                        anyhow::anyhow!(
+                            "Redis at {} unreachable: {e}",
+                            redact_url(&settings.redis_url)
+                        )
                     })?;
                 let cache = Backend::Redis { conn, timeout };
                 let cache = Cache {
@@ -70,7 +73,10 @@ impl Cache {
                     metrics: None,
                 };
                 cache.ping().await.map_err(|e| {
-                    anyhow::anyhow!("Redis at {} unreachable: {e}", redact(&settings.redis_url))
+                    anyhow::anyhow!(
+                        "Redis at {} unreachable: {e}",
+                        redact_url(&settings.redis_url)
+                    )
                 })?;
                 return Ok(cache);
             }
@@ -364,16 +370,6 @@ impl Cache {
     }
 }
 
-/// Hides a password in a Redis URL before it is printed.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// The in-process backend: a map with lazy expiry, swept now and then as it is written.
 #[derive(Default)]
 struct MemoryStore {
@@ -551,11 +547,5 @@ mod tests {
         assert_eq!(top, vec![("8".to_owned(), 9), ("9".to_owned(), 5)]);
         assert_eq!(c.zplace("z", "7").await.unwrap(), Some((2, 5)));
         assert_eq!(c.zplace("z", "1").await.unwrap(), None);
-    }
-
-    #[test]
-    fn redacts_password() {
-        assert_eq!(redact("redis://:pw@host:6379"), "redis://***@host:6379");
-        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
     }
 }

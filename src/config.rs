@@ -1,6 +1,9 @@
 //! Layered configuration: embedded `config/default.toml`, then the embedded profile file, then
-//! `LINLI__SECTION__KEY` environment variables. Secrets are read only from the environment.
+//! `LINLI__SECTION__KEY` environment variables. Secrets are read only from the environment,
+//! held as `SecretString` (whose `Debug` prints no value) and read with `expose_secret()` only
+//! where they are used, so printing the settings cannot leak them.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -113,9 +116,9 @@ pub struct StorageSettings {
     /// Whether `local_dir` is one disk shared by every instance (NFS and the like).
     pub local_is_shared: bool,
     #[serde(default)]
-    pub s3_access_key_id: Option<String>,
+    pub s3_access_key_id: Option<SecretString>,
     #[serde(default)]
-    pub s3_secret_access_key: Option<String>,
+    pub s3_secret_access_key: Option<SecretString>,
     pub max_upload_bytes: usize,
     pub url_ttl_secs: i64,
 }
@@ -164,7 +167,7 @@ pub struct ServerSettings {
     pub read_cache_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
@@ -181,12 +184,47 @@ pub enum CacheBackend {
     Redis,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct CacheSettings {
     pub backend: CacheBackend,
     pub redis_url: String,
     pub key_prefix: String,
     pub timeout_ms: u64,
+}
+
+// The URLs may carry a password (postgres://user:pass@host, redis://:pass@host): printed
+// settings show them without it.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CacheSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheSettings")
+            .field("backend", &self.backend)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+/// A connection URL with its user information (name and password) replaced by `***`, fit for
+/// logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,7 +236,7 @@ pub struct AuthSettings {
     pub login_per_ip_per_minute: i64,
     pub login_per_code: i64,
     #[serde(default)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,7 +244,7 @@ pub struct WeChatSettings {
     pub base_url: String,
     pub appid: String,
     #[serde(default)]
-    pub app_secret: Option<String>,
+    pub app_secret: Option<SecretString>,
     pub dev_login: bool,
     pub timeout_ms: u64,
     pub busy_retries: u32,
@@ -219,7 +257,7 @@ pub struct CryptoSettings {
     /// Base64 of 32 random bytes: the AES-256-GCM key for personal data and the HMAC key for
     /// look-up hashes.
     #[serde(default)]
-    pub data_key: Option<String>,
+    pub data_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -317,13 +355,13 @@ impl Settings {
         }
         self.auth
             .jwt_secret
-            .get_or_insert_with(|| DEV_JWT_SECRET.to_owned());
+            .get_or_insert_with(|| DEV_JWT_SECRET.into());
         self.wechat
             .app_secret
-            .get_or_insert_with(|| DEV_WECHAT_SECRET.to_owned());
+            .get_or_insert_with(|| DEV_WECHAT_SECRET.into());
         self.crypto
             .data_key
-            .get_or_insert_with(|| DEV_DATA_KEY.to_owned());
+            .get_or_insert_with(|| DEV_DATA_KEY.into());
     }
 
     /// Refuses settings that would be unsafe; in production also development conveniences.
@@ -350,8 +388,8 @@ impl Settings {
         if let Some(Err(e)) = self
             .crypto
             .data_key
-            .as_deref()
-            .map(crate::crypto::decode_key)
+            .as_ref()
+            .map(|key| crate::crypto::decode_key(key.expose_secret()))
         {
             problems.push(format!(
                 "LINLI__CRYPTO__DATA_KEY {e} (e.g. `openssl rand -base64 32`)"
@@ -402,7 +440,7 @@ impl Settings {
                 ),
             ];
             for (var, value, dev) in secrets {
-                match value.as_deref().map(str::trim) {
+                match value.as_ref().map(|v| v.expose_secret().trim()) {
                     None | Some("") => problems.push(format!("secret missing: set {var}")),
                     Some(v) if v == dev => problems.push(format!(
                         "{var} is the development default; set a real secret"
@@ -411,8 +449,8 @@ impl Settings {
                 }
             }
             if let Some(secret) = &self.auth.jwt_secret
-                && secret.len() < 32
-                && secret != DEV_JWT_SECRET
+                && secret.expose_secret().len() < 32
+                && secret.expose_secret() != DEV_JWT_SECRET
             {
                 problems.push("LINLI__AUTH__JWT_SECRET must be at least 32 characters".into());
             }
@@ -423,12 +461,87 @@ impl Settings {
             Err(ConfigError::Invalid(problems))
         }
     }
+}
 
-    pub fn jwt_secret(&self) -> &str {
-        self.auth.jwt_secret.as_deref().unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_url_user_information() {
+        assert_eq!(redact_url("redis://:pw@host:6379"), "redis://***@host:6379");
+        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+        assert_eq!(
+            redact_url("postgres://linli:p@ss@db:5432/linli"),
+            "postgres://***@db:5432/linli"
+        );
     }
 
-    pub fn data_key(&self) -> &str {
-        self.crypto.data_key.as_deref().unwrap_or_default()
+    /// Printed settings (a `{:?}` in a log line or a panic) show no secret: neither those
+    /// set in the environment nor the development stand-ins, nor a password in a URL.
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let secrets = [
+            (
+                "LINLI__AUTH__JWT_SECRET",
+                "jwt-secret-0123456789abcdef-0123456789",
+            ),
+            ("LINLI__WECHAT__APP_SECRET", "wechat-app-secret-value"),
+            (
+                "LINLI__CRYPTO__DATA_KEY",
+                "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJEjQ=",
+            ),
+            ("LINLI__STORAGE__S3_ACCESS_KEY_ID", "AKIDEXAMPLEKEYID"),
+            (
+                "LINLI__STORAGE__S3_SECRET_ACCESS_KEY",
+                "s3-secret-access-key",
+            ),
+        ];
+        let passwords = [
+            (
+                "LINLI__DATABASE__URL",
+                "postgres://linli:db-password@db/linli",
+            ),
+            (
+                "LINLI__CACHE__REDIS_URL",
+                "redis://:redis-password@cache:6379",
+            ),
+        ];
+        let mut env: Vec<(String, String)> = [
+            ("LINLI__WECHAT__APPID", "wx1234"),
+            ("LINLI__CACHE__BACKEND", "redis"),
+            ("LINLI__STORAGE__BACKEND", "s3"),
+            ("LINLI__STORAGE__S3_BUCKET", "linli-photos"),
+        ]
+        .iter()
+        .chain(&secrets)
+        .chain(&passwords)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let production = Settings::load(Profile::Production, env.clone()).unwrap();
+        // The values really were read, so their absence below is the redaction's doing.
+        assert_eq!(
+            production
+                .wechat
+                .app_secret
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+            Some("wechat-app-secret-value")
+        );
+        let printed = format!("{production:?}");
+        for (var, value) in secrets {
+            assert!(!printed.contains(value), "{var} printed: {printed}");
+        }
+        for hidden in ["db-password", "redis-password"] {
+            assert!(!printed.contains(hidden), "{hidden} printed: {printed}");
+        }
+        assert!(printed.contains("postgres://***@db/linli"), "{printed}");
+
+        env.clear();
+        let development = Settings::load(Profile::Development, env).unwrap();
+        let printed = format!("{development:?}");
+        for dev in [DEV_JWT_SECRET, DEV_WECHAT_SECRET, DEV_DATA_KEY] {
+            assert!(!printed.contains(dev), "{dev} printed: {printed}");
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use secrecy::ExposeSecret;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
@@ -189,8 +190,13 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let cache = Cache::connect(&settings.cache)
         .await?
         .observed_by(metrics.clone());
-    let key = decode_key(settings.data_key())
-        .map_err(|_| anyhow::anyhow!("LINLI__CRYPTO__DATA_KEY must be base64 of 32 bytes"))?;
+    let data_key = settings.crypto.data_key.as_ref();
+    let key = decode_key(
+        data_key
+            .map(ExposeSecret::expose_secret)
+            .unwrap_or_default(),
+    )
+    .map_err(|_| anyhow::anyhow!("LINLI__CRYPTO__DATA_KEY must be base64 of 32 bytes"))?;
     let wechat = WeChat::new(settings.wechat.clone(), cache.clone())?.observed_by(metrics.clone());
     let storage = crate::storage::Storage::open(&settings.storage)?;
     Ok(AppState {
@@ -199,7 +205,12 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         wechat,
         storage,
         crypto: Crypto::new(key),
-        tokens: TokenKeys::new(&settings.auth, settings.jwt_secret()),
+        tokens: TokenKeys::new(
+            &settings.auth,
+            (settings.auth.jwt_secret.as_ref())
+                .map(ExposeSecret::expose_secret)
+                .unwrap_or_default(),
+        ),
         reads: Arc::new(Reads::new(std::time::Duration::from_millis(
             settings.server.read_cache_ms,
         ))),

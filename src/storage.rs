@@ -9,6 +9,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::config::{StorageBackend, StorageSettings};
+use secrecy::ExposeSecret;
 
 #[derive(Clone)]
 pub struct Storage {
@@ -37,9 +38,15 @@ impl Storage {
                     .with_bucket_name(&settings.s3_bucket)
                     .with_region(&settings.s3_region)
                     .with_allow_http(settings.s3_allow_http)
-                    .with_access_key_id(settings.s3_access_key_id.clone().unwrap_or_default())
+                    .with_access_key_id(
+                        (settings.s3_access_key_id.as_ref())
+                            .map(ExposeSecret::expose_secret)
+                            .unwrap_or_default(),
+                    )
                     .with_secret_access_key(
-                        settings.s3_secret_access_key.clone().unwrap_or_default(),
+                        (settings.s3_secret_access_key.as_ref())
+                            .map(ExposeSecret::expose_secret)
+                            .unwrap_or_default(),
                     );
                 if !settings.s3_endpoint.is_empty() {
                     builder = builder.with_endpoint(&settings.s3_endpoint);

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -184,7 +185,9 @@ impl WeChat {
     }
 
     fn secret(&self) -> &str {
-        self.settings.app_secret.as_deref().unwrap_or_default()
+        (self.settings.app_secret.as_ref())
+            .map(ExposeSecret::expose_secret)
+            .unwrap_or_default()
     }
 
     /// Sends a request and reads the whole reply; network failures and non-2xx answers mean

@@ -71,7 +71,7 @@ async fn upsert_user(state: &AppState, session: &WeChatSession) -> AppResult<use
                 active.unionid = Set(session.unionid.clone());
             }
             active.updated_at = Set(now);
-            match crate::users::service::update_live(&state.db, existing.id, active).await {
+            match crate::users::live::update_live(&state.db, existing.id, active).await {
                 Ok(updated) => return Ok(updated),
                 // Erased between the look-up and the write: its openid is gone; start afresh.
                 Err(AppError::Client { .. }) => continue,

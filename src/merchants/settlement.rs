@@ -353,41 +353,43 @@ async fn settle_community(
 
 /// The statement as CSV (UTF-8 with a byte-order mark, so spreadsheet programs show Chinese).
 pub fn to_csv(s: &Statement) -> String {
-    let mut out = String::from(crate::csv::BOM);
-    out.push_str(&format!(
-        "商户,{}\n月份,{}\n\n",
-        crate::csv::field(&s.merchant_name),
-        s.month
-    ));
-    out.push_str("商品,笔数,金豆\n");
+    use crate::csv::{Cell, Sheet};
+    let mut sheet = Sheet::new();
+    sheet.row(&["商户".into(), Cell::from(&s.merchant_name)]);
+    sheet.row(&["月份".into(), Cell::from(&s.month)]);
+    sheet.blank();
+    sheet.row(&["商品".into(), "笔数".into(), "金豆".into()]);
     for l in &s.by_offer {
-        out.push_str(&format!(
-            "{},{},{}\n",
-            crate::csv::field(&l.offer_name),
-            l.count,
-            l.beans
-        ));
+        sheet.row(&[Cell::from(&l.offer_name), l.count.into(), l.beans.into()]);
     }
-    out.push_str("\n日期,笔数,金豆\n");
+    sheet.blank();
+    sheet.row(&["日期".into(), "笔数".into(), "金豆".into()]);
     for d in &s.by_day {
-        out.push_str(&format!("{},{},{}\n", d.day, d.count, d.beans));
+        sheet.row(&[Cell::from(&d.day), d.count.into(), d.beans.into()]);
     }
     if s.by_community.len() > 1 {
-        out.push_str("\n社区编号,笔数,金豆\n");
+        sheet.blank();
+        sheet.row(&["社区编号".into(), "笔数".into(), "金豆".into()]);
         for c in &s.by_community {
-            out.push_str(&format!("{},{},{}\n", c.community_id, c.count, c.beans));
+            sheet.row(&[c.community_id.into(), c.count.into(), c.beans.into()]);
         }
     }
-    out.push_str(&format!(
-        "\n兑换笔数,{}\n兑换金豆,{}\n撤销笔数,{}\n撤销金豆,{}\n应结算金豆,{}\n已结算,{}\n",
-        s.redeemed_count,
-        s.redeemed_beans,
-        s.reversed_count,
-        s.reversed_beans,
-        s.net_beans,
-        if s.settled.is_some() { "是" } else { "否" }
-    ));
-    out
+    sheet.blank();
+    let totals: [(&str, Cell<'_>); 6] = [
+        ("兑换笔数", s.redeemed_count.into()),
+        ("兑换金豆", s.redeemed_beans.into()),
+        ("撤销笔数", s.reversed_count.into()),
+        ("撤销金豆", s.reversed_beans.into()),
+        ("应结算金豆", s.net_beans.into()),
+        (
+            "已结算",
+            if s.settled.is_some() { "是" } else { "否" }.into(),
+        ),
+    ];
+    for (label, value) in totals {
+        sheet.row(&[label.into(), value]);
+    }
+    sheet.finish()
 }
 
 /// The statement as an Excel workbook: the same sections as the CSV, on one sheet. Text is

@@ -12,6 +12,7 @@ use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
 use crate::moderation::check::{Outcome, Scene, check};
 use crate::moderation::queue::{self, Held, Kind};
 use crate::state::AppState;
+use crate::users::live::update_live;
 use crate::validate;
 
 #[derive(Debug, Default)]
@@ -21,26 +22,6 @@ pub struct ProfileChanges {
     pub is_party_member: Option<bool>,
     pub party_work_unit: Option<String>,
     pub party_report_community_id: Option<i64>,
-}
-
-/// Writes changes to a user who has not been erased. If an erasure committed first, the
-/// changes are dropped: personal data never comes back onto an erased account.
-pub async fn update_live(
-    db: &impl ConnectionTrait,
-    id: i64,
-    changes: user::ActiveModel,
-) -> AppResult<user::Model> {
-    let changed = user::Entity::update_many()
-        .set(changes)
-        .filter(user::Column::Id.eq(id))
-        .filter(user::Column::DeletedAt.is_null())
-        .exec(db)
-        .await?;
-    let gone = || AppError::new(ErrorCode::TokenInvalid, "账号已注销，请重新登录");
-    if changed.rows_affected == 0 {
-        return Err(gone());
-    }
-    user::Entity::find_by_id(id).one(db).await?.ok_or_else(gone)
 }
 
 /// The profile after an edit, and the fields held back for moderation.

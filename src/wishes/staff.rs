@@ -194,32 +194,34 @@ pub async fn export_csv(state: &AppState, community_id: i64) -> AppResult<String
         .limit(MAX_ROWS)
         .all(&state.db)
         .await?;
-    let mut out = String::from(
-        "\u{feff}编号,标题,类别,对象类别,受益人,代录,预估费用(元),状态,发布时间,截止日期,认领人编号,结对单位编号,认领时间,完成时间,确认时间,感谢留言\n",
-    );
-    for w in rows {
-        let line = [
-            w.id.to_string(),
-            crate::csv::field(&w.title),
-            crate::csv::field(&w.category),
-            crate::csv::field(&w.beneficiary_group),
-            crate::csv::field(&w.beneficiary_masked),
-            if w.proxy { "是" } else { "否" }.to_owned(),
-            w.estimated_cost.to_string(),
-            w.state.clone(),
-            time(w.published_at),
-            time(Some(w.due_at)),
-            w.claimer_id.map(|c| c.to_string()).unwrap_or_default(),
-            w.unit_id.map(|u| u.to_string()).unwrap_or_default(),
-            time(w.claimed_at),
-            time(w.fulfilled_at),
-            time(w.confirmed_at),
-            crate::csv::field(w.thanks_note.as_deref().unwrap_or_default()),
-        ];
-        out.push_str(&line.join(","));
-        out.push('\n');
+    use crate::csv::{Cell, Sheet};
+    let mut sheet = Sheet::new();
+    let header: Vec<Cell<'_>> = "编号,标题,类别,对象类别,受益人,代录,预估费用(元),状态,发布时间,截止日期,认领人编号,结对单位编号,认领时间,完成时间,确认时间,感谢留言"
+        .split(',')
+        .map(Cell::from)
+        .collect();
+    sheet.row(&header);
+    for w in &rows {
+        sheet.row(&[
+            w.id.into(),
+            Cell::from(&w.title),
+            Cell::from(&w.category),
+            Cell::from(&w.beneficiary_group),
+            Cell::from(&w.beneficiary_masked),
+            if w.proxy { "是" } else { "否" }.into(),
+            w.estimated_cost.into(),
+            Cell::from(&w.state),
+            time(w.published_at).into(),
+            time(Some(w.due_at)).into(),
+            w.claimer_id.into(),
+            w.unit_id.into(),
+            time(w.claimed_at).into(),
+            time(w.fulfilled_at).into(),
+            time(w.confirmed_at).into(),
+            w.thanks_note.as_deref().unwrap_or_default().into(),
+        ]);
     }
-    Ok(out)
+    Ok(sheet.finish())
 }
 
 /// How many wishes are in each state, across all communities (for `/metrics`).
