@@ -219,6 +219,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let metrics = web::Data::new(Metrics::default());
         let api = Arc::new(crate::openapi::document());
+        let known_paths = web::Data::new(http::methods::KnownPaths::from_document(&api));
         let limit = server_settings.json_limit_bytes;
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
@@ -227,6 +228,7 @@ impl Application {
                 .map(|app| app.wrap(from_fn(http::middleware::request_context)))
                 .app_data(data.clone())
                 .app_data(metrics.clone())
+                .app_data(known_paths.clone())
                 .app_data(JsonLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(http::path_config())

@@ -166,8 +166,10 @@ pub struct Signed {
     tag = "uploads",
     params(("upload_id" = String, Path), Signed),
     responses(
-        (status = 200, description = "The image", content_type = "image/jpeg"),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "The image, as recognised when it was uploaded",
+            content(("image/jpeg"), ("image/png"), ("image/webp"))),
+        (status = 400, description = "INVALID_PARAMETER: `e` or `s` missing or not of its type", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: unknown, expired or wrongly signed", body = ErrorBody),
     )
 )]
 #[get("/files/{upload_id}")]

@@ -934,7 +934,16 @@ pub async fn share_code(
     tag = "wishes",
     security(("bearer" = [])),
     params(("wish_id" = i64, Path)),
-    responses((status = 200, description = "PNG, JPEG or SVG"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses(
+        (status = 200, description = "The image: WeChat's PNG or JPEG, or an SVG QR code in development mode",
+            content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/svg+xml"))),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 410, description = "CODE_EXPIRED, CODE_REVOKED", body = ErrorBody),
+        (status = 429, description = "WECHAT_RATE_LIMITED", body = ErrorBody),
+        (status = 502, description = "WECHAT_ERROR", body = ErrorBody),
+        (status = 503, description = "WECHAT_UNAVAILABLE", body = ErrorBody),
+    )
 )]
 #[get("/{wish_id}/share-code/image")]
 pub async fn share_image(
