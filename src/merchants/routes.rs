@@ -540,7 +540,7 @@ pub async fn create_counter_code(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per payment")),
+    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per payment", pattern = r"^[ \t]*[!-~]{1,64}[ \t]*$")),
     request_body = NewCounterPayment,
     responses(
         (status = 201, body = Receipt),
@@ -614,7 +614,7 @@ pub async fn list_redemptions(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per redemption")),
+    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per redemption", pattern = r"^[ \t]*[!-~]{1,64}[ \t]*$")),
     request_body = NewRedemption,
     responses(
         (status = 201, body = Receipt),
@@ -688,6 +688,7 @@ pub async fn reverse(
 #[into_params(parameter_in = Query)]
 pub struct StatementFormat {
     /// json (default), csv or xlsx.
+    #[param(pattern = "^(json|csv|xlsx)$")]
     pub format: Option<String>,
 }
 
@@ -696,9 +697,13 @@ pub struct StatementFormat {
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM"), StatementFormat),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, year 0001 to 9999", pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"), StatementFormat),
     responses(
-        (status = 200, body = Statement),
+        (status = 200, description = "JSON by default; CSV or XLSX as `format` asks", content(
+            (Statement = "application/json"),
+            (String = "text/csv"),
+            ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
         (status = 400, description = "INVALID_PARAMETER", body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
@@ -740,7 +745,7 @@ pub async fn get_statement(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM")),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, year 0001 to 9999", pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$")),
     responses(
         (status = 200, body = Statement),
         (status = 404, body = ErrorBody),

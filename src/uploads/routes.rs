@@ -40,8 +40,11 @@ fn view(state: &AppState, m: upload::Model) -> UploadView {
     }
 }
 
-/// The multipart form of an upload: one part named `file`.
+/// The multipart form of an upload: one part named `file`. Other parts are skipped when their
+/// headers are well-formed; the document lists only `file` so that a valid request is one
+/// the server accepts.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]

@@ -256,9 +256,11 @@ pub async fn post_wish(
 pub struct WallQuery {
     /// Comma-separated states; `published` by default. Residents may ask for published,
     /// claimed, fulfilled and confirmed; staff for any.
+    #[param(pattern = r"^\s*(pending_review|published|claimed|fulfilled|confirmed|disputed|rejected|withdrawn)\s*(,\s*(pending_review|published|claimed|fulfilled|confirmed|disputed|rejected|withdrawn)\s*)*$")]
     pub state: Option<String>,
     pub category: Option<String>,
     /// `newest` (default) or `due` (soonest due first).
+    #[param(pattern = "^(newest|due)$")]
     pub order: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 100 (default 20).
@@ -740,6 +742,7 @@ pub async fn remove_unit_member(
 #[into_params(parameter_in = Query)]
 pub struct YearQuery {
     /// The calendar year (China time); this year when absent.
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: Option<i32>,
 }
 
@@ -772,6 +775,7 @@ pub async fn unit_report(
 #[into_params(parameter_in = Query)]
 pub struct FiguresQuery {
     /// How many months back, this one included: 1 to 24 (default 6).
+    #[param(minimum = 1, maximum = 24)]
     pub months: Option<u32>,
 }
 
