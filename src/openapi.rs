@@ -3,8 +3,10 @@
 //! The committed copy lives in `openapi/openapi.json`; a test fails when it is stale.
 
 use actix_web::App;
+use utoipa::Number;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{Schema, SchemaType};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
@@ -63,8 +65,9 @@ pub fn document_json() -> anyhow::Result<String> {
 
 /// The answers that come from the plumbing every handler shares rather than from the handler:
 /// the bearer guard (401), the extractors (400 for a parameter, 400/413/415/422 for a body),
-/// the database and cache (503). Derived here from what each operation declares, so a new
-/// handler is documented the moment it declares its security, parameters and body.
+/// the database and cache (503); and that integer path segments are ids from 1. Derived here
+/// from what each operation declares, so a new handler is documented the moment it declares
+/// its security, parameters and body.
 pub struct CommonResponses;
 
 /// The error codes one status stands for, added to the operation's own description of it.
@@ -108,6 +111,7 @@ impl Modify for CommonResponses {
             // the cache, which can be down.
             let stateful = !matches!(path.as_str(), "/healthz" | "/metrics");
             for operation in operations(item) {
+                positive_ids(operation);
                 for common in applicable(operation, stateful) {
                     add(operation, common);
                 }
@@ -164,6 +168,23 @@ fn applicable(operation: &Operation, stateful: bool) -> Vec<&'static Common> {
         found.push(&UNAVAILABLE);
     }
     found
+}
+
+/// Integer path segments are row ids, which start at 1; any other number names nothing (404).
+fn positive_ids(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let RefOr::T(parameter) = parameter else {
+            continue;
+        };
+        if parameter.parameter_in != ParameterIn::Path {
+            continue;
+        }
+        if let Some(RefOr::T(Schema::Object(schema))) = &mut parameter.schema
+            && schema.schema_type == SchemaType::Type(Type::Integer)
+        {
+            schema.minimum.get_or_insert(Number::Int(1));
+        }
+    }
 }
 
 fn needs_bearer(operation: &Operation) -> bool {

@@ -256,7 +256,9 @@ pub async fn post_wish(
 pub struct WallQuery {
     /// Comma-separated states; `published` by default. Residents may ask for published,
     /// claimed, fulfilled and confirmed; staff for any.
-    #[param(pattern = r"^\s*(pending_review|published|claimed|fulfilled|confirmed|disputed|rejected|withdrawn)\s*(,\s*(pending_review|published|claimed|fulfilled|confirmed|disputed|rejected|withdrawn)\s*)*$")]
+    #[param(
+        pattern = r"^\s*(pending_review|published|claimed|fulfilled|confirmed|disputed|rejected|withdrawn)\s*(,\s*(pending_review|published|claimed|fulfilled|confirmed|disputed|rejected|withdrawn)\s*)*$"
+    )]
     pub state: Option<String>,
     pub category: Option<String>,
     /// `newest` (default) or `due` (soonest due first).

@@ -206,11 +206,15 @@ pub async fn remove_member(
     user_id: i64,
 ) -> AppResult<()> {
     let unit = managed(state, current, unit_id).await?;
-    pair_unit_member::Entity::delete_many()
+    let removed = pair_unit_member::Entity::delete_many()
         .filter(pair_unit_member::Column::UnitId.eq(unit.id))
         .filter(pair_unit_member::Column::UserId.eq(user_id))
         .exec(&state.db)
         .await?;
+    // Someone who is not a member (or no user at all) names nothing to remove.
+    if removed.rows_affected == 0 {
+        return Err(AppError::not_found());
+    }
     Ok(())
 }
 

@@ -92,6 +92,11 @@ fn every_operation_documents_what_the_plumbing_answers() {
             if op["parameters"].as_array().is_some_and(|p| !p.is_empty()) {
                 error_json(op, "400", &what);
             }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" && p["schema"]["type"] == "integer" {
+                    assert_eq!(p["schema"]["minimum"], 1, "{what}: {}", p["name"]);
+                }
+            }
             if op["requestBody"]["content"].is_object() {
                 for status in ["400", "413", "415", "422"] {
                     error_json(op, status, &what);
