@@ -36,6 +36,8 @@ pub enum ErrorCode {
     Forbidden,
     /// Nothing here, or nothing the caller may see.
     NotFound,
+    /// The path exists but not with this method; `Allow` lists the methods it has.
+    MethodNotAllowed,
     /// The body is larger than allowed.
     PayloadTooLarge,
     /// Too many requests; retry after `Retry-After` seconds.
@@ -210,6 +212,7 @@ impl ErrorCode {
             | RefreshTokenReused => StatusCode::UNAUTHORIZED,
             Forbidden | WechatUserBlocked => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AlreadyMember
             | MembershipNotPending
             | MembershipNotVerified

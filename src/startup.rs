@@ -239,6 +239,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let port = listener.local_addr()?.port();
         let api = Arc::new(crate::openapi::document());
+        let known_paths = web::Data::new(http::methods::KnownPaths::from_document(&api));
         let limit = server_settings.json_limit_bytes;
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
@@ -246,6 +247,7 @@ impl Application {
                 .into_utoipa_app()
                 .map(|app| app.wrap(from_fn(http::middleware::request_context)))
                 .app_data(data.clone())
+                .app_data(known_paths.clone())
                 .app_data(JsonLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(http::path_config())

@@ -75,6 +75,7 @@ fn client_ip(state: &AppState, req: &HttpRequest) -> String {
         (status = 403, description = "WECHAT_USER_BLOCKED", body = ErrorBody),
         (status = 422, description = "VALIDATION_FAILED", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED, WECHAT_RATE_LIMITED", body = ErrorBody),
+        (status = 502, description = "WECHAT_ERROR", body = ErrorBody),
         (status = 503, description = "WECHAT_UNAVAILABLE, SERVICE_UNAVAILABLE", body = ErrorBody),
     )
 )]

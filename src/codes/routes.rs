@@ -168,9 +168,11 @@ pub async fn revoke(
     security(("bearer" = [])),
     params(("scene" = String, Path)),
     responses(
-        (status = 200, description = "The image (PNG/JPEG, or SVG in development mode)", content_type = "image/png"),
+        (status = 200, description = "The image: WeChat's PNG or JPEG, or an SVG QR code in development mode",
+            content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/svg+xml"))),
         (status = 404, body = ErrorBody),
         (status = 410, description = "CODE_EXPIRED, CODE_REVOKED", body = ErrorBody),
+        (status = 429, description = "WECHAT_RATE_LIMITED", body = ErrorBody),
         (status = 502, description = "WECHAT_ERROR", body = ErrorBody),
         (status = 503, description = "WECHAT_UNAVAILABLE", body = ErrorBody),
     )

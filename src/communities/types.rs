@@ -173,6 +173,7 @@ pub struct MemberView {
 #[into_params(parameter_in = Query)]
 pub struct MembershipFilter {
     /// pending (default), verified, rejected or left.
+    #[param(pattern = "^(pending|verified|rejected|left)$")]
     pub status: Option<String>,
 }
 

@@ -546,7 +546,7 @@ pub async fn create_counter_code(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per payment")),
+    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per payment", pattern = r"^[ \t]*[!-~]{1,64}[ \t]*$")),
     request_body = NewCounterPayment,
     responses(
         (status = 201, body = Receipt),
@@ -645,7 +645,7 @@ pub async fn list_redemptions(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per redemption")),
+    params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per redemption", pattern = r"^[ \t]*[!-~]{1,64}[ \t]*$")),
     request_body = NewRedemption,
     responses(
         (status = 201, body = Receipt),
@@ -729,6 +729,7 @@ pub async fn reverse(
 #[into_params(parameter_in = Query)]
 pub struct StatementFormat {
     /// json (default), csv or xlsx.
+    #[param(pattern = "^(json|csv|xlsx)$")]
     pub format: Option<String>,
 }
 
@@ -737,9 +738,13 @@ pub struct StatementFormat {
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM"), StatementFormat),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, year 0001 to 9999", pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"), StatementFormat),
     responses(
-        (status = 200, body = Statement),
+        (status = 200, description = "JSON by default; CSV or XLSX as `format` asks", content(
+            (Statement = "application/json"),
+            (String = "text/csv"),
+            ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
         (status = 400, description = "INVALID_PARAMETER", body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
@@ -781,7 +786,7 @@ pub async fn get_statement(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM")),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, year 0001 to 9999", pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$")),
     responses(
         (status = 200, body = Statement),
         (status = 404, body = ErrorBody),

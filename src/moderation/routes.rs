@@ -59,6 +59,7 @@ impl From<moderation_item::Model> for ModerationItemView {
 #[into_params(parameter_in = Query)]
 pub struct StatusFilter {
     /// pending (default), approved, rejected or superseded.
+    #[param(pattern = "^(pending|approved|rejected|superseded)$")]
     pub status: Option<String>,
 }
 

@@ -30,6 +30,7 @@ pub struct NotificationView {
 #[into_params(parameter_in = Query)]
 pub struct NotificationFilter {
     /// Only this delivery state.
+    #[param(pattern = "^(pending|sending|sent|failed|skipped)$")]
     pub state: Option<String>,
 }
 

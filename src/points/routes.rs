@@ -139,7 +139,7 @@ pub async fn my_history(
     security(("bearer" = [])),
     params(
         ("community_id" = i64, Path),
-        ("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per adjustment"),
+        ("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per adjustment", pattern = r"^[ \t]*[!-~]{1,64}[ \t]*$"),
     ),
     request_body = NewAdjustment,
     responses(
@@ -268,7 +268,8 @@ pub async fn set_rule(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RankingQuery {
-    /// YYYY-MM (China time); this month when absent.
+    /// YYYY-MM (China time), year 0001 to 9999; this month when absent.
+    #[param(pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$")]
     pub month: Option<String>,
     /// How many stars, 1 to 50 (default 10).
     #[param(minimum = 1, maximum = 50)]

@@ -40,8 +40,9 @@ fn view(state: &AppState, m: upload::Model) -> UploadView {
     }
 }
 
-/// The multipart form of an upload: one part named `file`.
+/// The multipart form of an upload: one part named `file`, and no other.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
@@ -71,12 +72,19 @@ fn multipart_error(e: MultipartError) -> AppError {
     }
 }
 
-/// Reads the `file` part, refusing it as soon as it passes `max` bytes.
+/// Reads the `file` part, refusing it as soon as it passes `max` bytes. Any other part is
+/// refused as a JSON body's unknown field is: the form has one field.
 async fn read_file(mut form: Multipart, max: usize) -> AppResult<Vec<u8>> {
+    let mut image = None;
     while let Some(field) = form.next().await {
         let mut field = field.map_err(multipart_error)?;
-        if field.name() != Some("file") {
-            continue;
+        match field.name() {
+            Some("file") if image.is_none() => {}
+            Some("file") => return Err(AppError::validation("file", "只能上传一个 file")),
+            Some(other) => {
+                return Err(AppError::validation(other, format!("不支持的字段 {other}")));
+            }
+            None => return Err(AppError::validation("file", "每个部分都须有名称")),
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
@@ -86,9 +94,9 @@ async fn read_file(mut form: Multipart, max: usize) -> AppResult<Vec<u8>> {
             }
             bytes.extend_from_slice(&chunk);
         }
-        return Ok(bytes);
+        image = Some(bytes);
     }
-    Err(AppError::validation("file", "缺少 file 字段"))
+    image.ok_or_else(|| AppError::validation("file", "缺少 file 字段"))
 }
 
 /// Uploads a photo for use in the community (its members). Images only, checked from the
@@ -219,8 +227,10 @@ pub struct Signed {
     tag = "uploads",
     params(("upload_id" = String, Path), Signed),
     responses(
-        (status = 200, description = "The image", content_type = "image/jpeg"),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "The image, as recognised when it was uploaded",
+            content(("image/jpeg"), ("image/png"), ("image/webp"))),
+        (status = 400, description = "INVALID_PARAMETER: `e` or `s` missing or not of its type", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: unknown, expired or wrongly signed", body = ErrorBody),
     )
 )]
 #[get("/files/{upload_id}")]

@@ -231,6 +231,8 @@ pub async fn update_me(
         (status = 400, description = "WECHAT_CODE_INVALID", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 409, description = "PHONE_TAKEN", body = ErrorBody),
+        (status = 429, description = "WECHAT_RATE_LIMITED", body = ErrorBody),
+        (status = 502, description = "WECHAT_ERROR", body = ErrorBody),
         (status = 503, description = "WECHAT_UNAVAILABLE", body = ErrorBody),
     )
 )]

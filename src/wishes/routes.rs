@@ -256,9 +256,13 @@ pub async fn post_wish(
 pub struct WallQuery {
     /// Comma-separated states; `published` by default. Residents may ask for published,
     /// claimed, fulfilled and confirmed; staff for any.
+    #[param(
+        pattern = r"^\s*(pending_review|published|claimed|fulfilled|confirmed|disputed|rejected|withdrawn)\s*(,\s*(pending_review|published|claimed|fulfilled|confirmed|disputed|rejected|withdrawn)\s*)*$"
+    )]
     pub state: Option<String>,
     pub category: Option<String>,
     /// `newest` (default) or `due` (soonest due first).
+    #[param(pattern = "^(newest|due)$")]
     pub order: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 100 (default 20).
@@ -741,6 +745,7 @@ pub async fn remove_unit_member(
 #[into_params(parameter_in = Query)]
 pub struct YearQuery {
     /// The calendar year (China time); this year when absent.
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: Option<i32>,
 }
 
@@ -773,6 +778,7 @@ pub async fn unit_report(
 #[into_params(parameter_in = Query)]
 pub struct FiguresQuery {
     /// How many months back, this one included: 1 to 24 (default 6).
+    #[param(minimum = 1, maximum = 24)]
     pub months: Option<u32>,
 }
 
@@ -935,7 +941,16 @@ pub async fn share_code(
     tag = "wishes",
     security(("bearer" = [])),
     params(("wish_id" = i64, Path)),
-    responses((status = 200, description = "PNG, JPEG or SVG"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses(
+        (status = 200, description = "The image: WeChat's PNG or JPEG, or an SVG QR code in development mode",
+            content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/svg+xml"))),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 410, description = "CODE_EXPIRED, CODE_REVOKED", body = ErrorBody),
+        (status = 429, description = "WECHAT_RATE_LIMITED", body = ErrorBody),
+        (status = 502, description = "WECHAT_ERROR", body = ErrorBody),
+        (status = 503, description = "WECHAT_UNAVAILABLE", body = ErrorBody),
+    )
 )]
 #[get("/{wish_id}/share-code/image")]
 pub async fn share_image(

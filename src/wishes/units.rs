@@ -247,16 +247,18 @@ pub async fn remove_member(
         .filter(pair_unit_member::Column::UserId.eq(user_id))
         .exec(&txn)
         .await?;
-    if removed.rows_affected == 1 {
-        member_entry(
-            &txn,
-            AuditKind::PairUnitMemberRemoved,
-            current,
-            &unit,
-            user_id,
-        )
-        .await?;
+    // Someone who is not a member (or no user at all) names nothing to remove.
+    if removed.rows_affected == 0 {
+        return Err(AppError::not_found());
     }
+    member_entry(
+        &txn,
+        AuditKind::PairUnitMemberRemoved,
+        current,
+        &unit,
+        user_id,
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

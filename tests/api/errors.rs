@@ -170,6 +170,67 @@ async fn unknown_routes_paths_and_queries() {
     .assert_error(400, "INVALID_PARAMETER");
 }
 
+/// A known path asked with a method it lacks is 405 with `Allow`, in the JSON error shape; an
+/// unknown path stays 404 whatever the method.
+#[tokio::test]
+async fn undeclared_methods_on_known_paths() {
+    let app = spawn_app().await;
+    let user = app.login("wrong-verb").await;
+    let put = raw(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/districts",
+        Some(&user.token),
+        Some("application/json"),
+        b"{}".to_vec(),
+    )
+    .await;
+    put.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(put.headers["allow"], "GET, POST");
+    let delete = raw(
+        &app,
+        reqwest::Method::DELETE,
+        "/api/v1/wishes/7/claim",
+        None,
+        None,
+        Vec::new(),
+    )
+    .await;
+    delete.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(delete.headers["allow"], "POST");
+    let get = raw(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/me/counter-payments",
+        None,
+        None,
+        Vec::new(),
+    )
+    .await;
+    get.assert_error(405, "METHOD_NOT_ALLOWED");
+    raw(
+        &app,
+        reqwest::Method::DELETE,
+        "/api/v1/nowhere/7",
+        Some(&user.token),
+        None,
+        Vec::new(),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    // A parameter segment must be there: this is no wish's claim.
+    raw(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/wishes//claim",
+        None,
+        None,
+        Vec::new(),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+}
+
 #[tokio::test]
 async fn request_ids_health_and_metrics() {
     let app = spawn_app().await;

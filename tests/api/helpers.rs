@@ -1,5 +1,5 @@
 use linli::auth::roles::Role;
-use linli::config::{CacheBackend, Profile, Settings};
+use linli::config::{CacheBackend, Profile, Settings, StorageBackend};
 use linli::startup::Application;
 use linli::state::AppState;
 use reqwest::{Method, StatusCode};
@@ -130,7 +130,42 @@ pub async fn test_settings(wechat: &MockServer) -> Settings {
         .join(format!("linli-files-{}", uuid::Uuid::new_v4().simple()))
         .display()
         .to_string();
+    if let Some(endpoint) = s3_endpoint() {
+        s3_storage(&mut s, &endpoint).await;
+    }
     s
+}
+
+/// An S3-compatible server to keep files in instead of a local directory (`.ci/run` starts
+/// moto's server for the upload tests).
+pub fn s3_endpoint() -> Option<String> {
+    std::env::var("LINLI_TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// A bucket of the test's own on the S3 server. Made with a bare `PUT /bucket`: moto's server
+/// does not check signatures, and object_store has no call to make buckets.
+async fn s3_storage(s: &mut Settings, endpoint: &str) {
+    let bucket = format!("linli-t-{}", uuid::Uuid::new_v4().simple());
+    let made = reqwest::Client::new()
+        .put(format!("{}/{bucket}", endpoint.trim_end_matches('/')))
+        .send()
+        .await
+        .expect("LINLI_TEST_S3_ENDPOINT unreachable");
+    assert!(
+        made.status().is_success(),
+        "bucket not made: {}",
+        made.status()
+    );
+    s.storage.backend = StorageBackend::S3;
+    s.storage.s3_endpoint = endpoint.to_owned();
+    s.storage.s3_bucket = bucket;
+    s.storage.s3_region = "us-east-1".into();
+    // A local test server speaks plain HTTP; object_store refuses it unless told.
+    s.storage.s3_allow_http = true;
+    s.storage.s3_access_key_id = Some("linli-test".into());
+    s.storage.s3_secret_access_key = Some("linli-test-secret".into());
 }
 
 /// What the fake WeChat answers when a test has not said otherwise: an access token, and

@@ -70,3 +70,55 @@ fn every_route_is_documented_with_its_errors() {
         }
     }
 }
+
+/// The answers the shared plumbing gives are documented on every operation they can reach,
+/// as `ErrorBody` JSON; and the code images say they may be SVG.
+#[test]
+fn every_operation_documents_what_the_plumbing_answers() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&linli::openapi::document_json().unwrap()).unwrap();
+    let error_json = |op: &serde_json::Value, status: &str, what: &str| {
+        let schema = &op["responses"][status]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(schema, "#/components/schemas/ErrorBody", "{what}: {status}");
+    };
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (verb, op) in item.as_object().unwrap() {
+            operations += 1;
+            let what = format!("{verb} {path}");
+            if op["security"].to_string().contains("bearer") {
+                error_json(op, "401", &what);
+            }
+            if op["parameters"].as_array().is_some_and(|p| !p.is_empty()) {
+                error_json(op, "400", &what);
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" && p["schema"]["type"] == "integer" {
+                    assert_eq!(p["schema"]["minimum"], 1, "{what}: {}", p["name"]);
+                }
+            }
+            if op["requestBody"]["content"].is_object() {
+                for status in ["400", "413", "415", "422"] {
+                    error_json(op, status, &what);
+                }
+            }
+            if path.starts_with("/api/v1") || path.starts_with("/files") {
+                error_json(op, "503", &what);
+                let retry = &op["responses"]["503"]["headers"]["Retry-After"];
+                assert!(retry.is_object(), "{what}: 503 without Retry-After");
+            }
+        }
+    }
+    assert!(operations > 90, "{operations} operations");
+    for path in [
+        "/api/v1/codes/{scene}/image",
+        "/api/v1/wishes/{wish_id}/share-code/image",
+    ] {
+        let types = &doc["paths"][path]["get"]["responses"]["200"]["content"];
+        for t in ["image/png", "image/jpeg", "image/svg+xml"] {
+            assert!(types[t].is_object(), "{path} lacks {t}");
+        }
+    }
+    let file = &doc["paths"]["/files/{upload_id}"]["get"]["responses"];
+    assert!(file["400"].is_object() && file["200"]["content"]["image/webp"].is_object());
+}

@@ -236,10 +236,103 @@ async fn uploads_stay_inside_their_community() {
     assert_eq!(get(format!("{path}?e=abc&{sig}")).await, 400);
 
     // A file gone from storage (say, local disk of another machine) is not there: 404, not 500.
-    let dir = std::path::Path::new(&app.state.settings.storage.local_dir)
-        .join(format!("uploads/{}", w.community_a));
-    for entry in std::fs::read_dir(dir).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
+    let key = storage_key(&app, id).await;
+    assert!(app.state.storage.get(&key).await.unwrap().is_some());
+    app.state.storage.delete(&key).await.unwrap();
     assert_eq!(get(url).await, 404);
+}
+
+/// The form has one field, as a JSON body has its documented ones: another part, before or
+/// after the file, or a second file, is refused naming it, and nothing is stored.
+#[tokio::test]
+async fn an_upload_form_has_only_its_file() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let resident = app.login("extra-parts").await;
+    verified_resident(&app, &resident, w.community_a, &w.admin_a).await;
+    let png = || Part::bytes(PNG.to_vec()).file_name("p.png");
+    for (form, field) in [
+        (Form::new().text("note", "hi").part("file", png()), "note"),
+        (Form::new().part("file", png()).text("x", "{}"), "x"),
+        (Form::new().part("file", png()).part("file", png()), "file"),
+    ] {
+        let res = app
+            .http
+            .post(format!(
+                "{}/api/v1/communities/{}/uploads",
+                app.address, w.community_a
+            ))
+            .bearer_auth(&resident.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let reply = TestApp::reply(res).await;
+        reply.assert_error(422, "VALIDATION_FAILED");
+        assert_eq!(reply.body["field"], field);
+    }
+    assert_eq!(stored(&app).await, 0);
+}
+
+async fn storage_key(app: &TestApp, id: &str) -> String {
+    upload::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("upload row")
+        .storage_key
+}
+
+/// Erasing an account removes the person's private photos from storage itself (on S3 too):
+/// the object is gone and its signed URL answers 404.
+#[tokio::test]
+async fn a_private_photo_leaves_storage_when_its_owner_erases() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let resident = app.login("camera-shy").await;
+    verified_resident(&app, &resident, w.community_a, &w.admin_a).await;
+    let made = upload(
+        &app,
+        w.community_a,
+        &resident.token,
+        "me.webp",
+        "image/webp",
+        WEBP.to_vec(),
+    )
+    .await;
+    let body = made.assert_status(201).clone();
+    let id = body["id"].as_str().unwrap();
+    let url = body["url"].as_str().unwrap();
+    if s3_endpoint().is_some() {
+        assert!(app.state.storage.describe().starts_with("S3 bucket"));
+    }
+    let key = storage_key(&app, id).await;
+    let stored = app.state.storage.get(&key).await.unwrap();
+    assert_eq!(stored.as_deref(), Some(WEBP));
+    let file = app
+        .http
+        .get(format!("{}{url}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "image/webp");
+    assert_eq!(file.bytes().await.unwrap().as_ref(), WEBP);
+
+    app.call(
+        reqwest::Method::DELETE,
+        "/api/v1/me",
+        Some(&resident.token),
+        None,
+    )
+    .await
+    .assert_status(204);
+    assert!(app.state.storage.get(&key).await.unwrap().is_none());
+    let file = app
+        .http
+        .get(format!("{}{url}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 404);
 }

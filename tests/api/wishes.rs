@@ -900,6 +900,17 @@ async fn paired_units_claim_within_their_quota_and_report() {
     )
     .await
     .assert_error(422, "VALIDATION_FAILED");
+    // Removing someone who is not a member names nothing.
+    for nobody in [0, 999_999] {
+        app.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/pair-units/{unit_id}/members/{nobody}"),
+            Some(&street.token),
+            None,
+        )
+        .await
+        .assert_error(404, "NOT_FOUND");
+    }
 
     let ids = [
         published(&app, &s).await,
