@@ -8,6 +8,8 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Paginat
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+// As the trail names it: an adjustment of a resident's beans.
+pub use crate::support::points::award as adjust;
 
 mod actions;
 
@@ -52,38 +54,6 @@ pub async fn entries(app: &TestApp) -> u64 {
         .count(&app.state.db)
         .await
         .unwrap()
-}
-
-pub async fn join(app: &TestApp, user: &TestUser, community: i64) -> i64 {
-    let joined = app
-        .post(
-            &format!("/api/v1/communities/{community}/join"),
-            &user.token,
-            json!({}),
-        )
-        .await;
-    joined.assert_status(201)["membership_id"].as_i64().unwrap()
-}
-
-pub async fn adjust(app: &TestApp, c: i64, admin: &str, key: &str, user_id: i64, n: i64) -> Reply {
-    let res = app
-        .http
-        .post(format!(
-            "{}/api/v1/communities/{c}/points/adjustments",
-            app.address
-        ))
-        .bearer_auth(admin)
-        .header("Idempotency-Key", key)
-        .json(&json!({"user_id": user_id, "amount": n, "reason": "志愿服务奖励"}))
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(res).await
-}
-
-pub async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Reply {
-    app.call(reqwest::Method::PUT, path, Some(token), Some(body))
-        .await
 }
 
 #[tokio::test]

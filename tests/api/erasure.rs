@@ -4,48 +4,20 @@
 
 use linli::auth::roles::Role;
 use linli::entities::{upload, wish_claim};
-use linli::points::ledger::verify;
 use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::support::points::books_are_right;
+use crate::support::uploads::photo;
+use crate::support::wishes::review;
 
+/// A wish with one photo.
 fn wish_body(photo: &str) -> Value {
-    json!({
-        "title": "想要一台收音机",
-        "description": "独居多年，想听听戏曲节目。",
-        "category": "生活用品",
-        "estimated_cost": 80,
-        "beneficiary_group": "独居老人",
-        "beneficiary_name": "王小明",
-        "due_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-        "photo_upload_ids": [photo],
-    })
-}
-
-async fn photo(app: &TestApp, community: i64, token: &str) -> String {
-    let up = crate::uploads::upload(
-        app,
-        community,
-        token,
-        "p.jpg",
-        "image/jpeg",
-        crate::uploads::JPEG.to_vec(),
-    )
-    .await;
-    up.assert_status(201)["id"].as_str().unwrap().to_owned()
-}
-
-async fn publish(app: &TestApp, admin: &TestUser, id: i64) {
-    let seen = app.get(&format!("/api/v1/wishes/{id}"), &admin.token).await;
-    app.post(
-        &format!("/api/v1/wishes/{id}/approve"),
-        &admin.token,
-        json!({"updated_at": seen.body["updated_at"]}),
-    )
-    .await
-    .assert_status(200);
+    let mut body = crate::support::wishes::wish_body();
+    body["photo_upload_ids"] = json!([photo]);
+    body
 }
 
 /// The photo as `viewer` fetches it: its details, then the file behind the signed URL.
@@ -64,21 +36,11 @@ async fn fetch(app: &TestApp, viewer: &TestUser, id: &str) -> u16 {
         .await
         .unwrap();
     let status = file.status().as_u16();
-    assert_eq!(file.bytes().await.unwrap().as_ref(), crate::uploads::JPEG);
+    assert_eq!(
+        file.bytes().await.unwrap().as_ref(),
+        crate::support::uploads::JPEG
+    );
     status
-}
-
-async fn with_key(app: &TestApp, path: &str, token: &str, key: &str, body: Value) -> Reply {
-    let res = app
-        .http
-        .post(format!("{}{path}", app.address))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(res).await
 }
 
 #[tokio::test]
@@ -104,7 +66,7 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
     app.grant(&other_gridder, Role::GridWorker, a).await;
 
     // A wish the volunteer fulfils with a proof photo, confirmed (and paid).
-    let wish_photo = photo(&app, a, &poster.token).await;
+    let wish_photo = photo(&app, a, &poster.token, "p.jpg").await;
     let made = app
         .post(
             &format!("/api/v1/communities/{a}/wishes"),
@@ -113,7 +75,9 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
         )
         .await;
     let fulfilled = made.assert_status(201)["id"].as_i64().unwrap();
-    publish(&app, &w.admin_a, fulfilled).await;
+    review(&app, fulfilled, &w.admin_a.token, None)
+        .await
+        .assert_status(200);
     app.post(
         &format!("/api/v1/wishes/{fulfilled}/claim"),
         &volunteer.token,
@@ -121,7 +85,7 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
     )
     .await
     .assert_status(200);
-    let proof = photo(&app, a, &volunteer.token).await;
+    let proof = photo(&app, a, &volunteer.token, "p.jpg").await;
     app.post(
         &format!("/api/v1/wishes/{fulfilled}/fulfil"),
         &volunteer.token,
@@ -137,7 +101,7 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
     .await
     .assert_status(200);
     // A wish the grid worker posted for an elderly resident (代录), with the worker's photo.
-    let proxy_photo = photo(&app, a, &gridder.token).await;
+    let proxy_photo = photo(&app, a, &gridder.token, "p.jpg").await;
     let mut body = wish_body(&proxy_photo);
     body["on_behalf"] = json!({"name": "李奶奶", "consent": true});
     let made = app
@@ -148,9 +112,11 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
         )
         .await;
     let proxied = made.assert_status(201)["id"].as_i64().unwrap();
-    publish(&app, &w.admin_a, proxied).await;
+    review(&app, proxied, &w.admin_a.token, None)
+        .await
+        .assert_status(200);
     // A photo of the volunteer's that nothing uses.
-    let loose = photo(&app, a, &volunteer.token).await;
+    let loose = photo(&app, a, &volunteer.token, "p.jpg").await;
 
     // A shop whose cashier uploaded the offer's photo; the volunteer buys there both ways.
     let made = app
@@ -176,7 +142,7 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
     )
     .await
     .assert_status(200);
-    let part = reqwest::multipart::Part::bytes(crate::uploads::JPEG.to_vec())
+    let part = reqwest::multipart::Part::bytes(crate::support::uploads::JPEG.to_vec())
         .file_name("rice.jpg")
         .mime_str("image/jpeg")
         .unwrap();
@@ -206,9 +172,7 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
             &volunteer.token,
         )
         .await;
-    let sold = with_key(
-        &app,
-        "/api/v1/merchant/redemptions",
+    let sold = app.post_with_key("/api/v1/merchant/redemptions",
         &cashier.token,
         "sale-1",
         json!({"merchant_id": m, "pay_code": code.assert_status(200)["code"], "offer_id": offer}),
@@ -226,14 +190,14 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
         .as_str()
         .unwrap()
         .to_owned();
-    let paid = with_key(
-        &app,
-        "/api/v1/me/counter-payments",
-        &volunteer.token,
-        "pay-1",
-        json!({"scene": scene, "amount": 5}),
-    )
-    .await;
+    let paid = app
+        .post_with_key(
+            "/api/v1/me/counter-payments",
+            &volunteer.token,
+            "pay-1",
+            json!({"scene": scene, "amount": 5}),
+        )
+        .await;
     let counter_receipt = paid.assert_status(201)["redemption_id"].as_i64().unwrap();
 
     // The volunteer, the cashier and the grid worker erase their accounts.
@@ -323,6 +287,5 @@ async fn erasure_keeps_every_record_others_rely_on_whole() {
     app.get(&format!("/api/v1/uploads/{loose}"), &w.admin_a.token)
         .await
         .assert_error(404, "NOT_FOUND");
-    let problems = verify(&app.state.db).await.unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
+    books_are_right(&app).await;
 }

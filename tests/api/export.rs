@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use linli::users::coverage::{EXPORTED, NOT_EXPORTED, holds_user_id};
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -86,19 +86,6 @@ async fn every_user_id_column_is_exported_or_excluded_with_a_reason() {
     );
 }
 
-async fn with_key(app: &TestApp, path: &str, token: &str, key: &str, body: Value) -> Reply {
-    let res = app
-        .http
-        .post(format!("{}{path}", app.address))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(res).await
-}
-
 #[tokio::test]
 async fn the_export_holds_beans_claims_purchases_sales_and_notifications() {
     let app = spawn_app().await;
@@ -147,13 +134,13 @@ async fn the_export_holds_beans_claims_purchases_sales_and_notifications() {
     )
     .await
     .assert_status(200);
-    let proof = crate::uploads::upload(
+    let proof = crate::support::uploads::upload(
         &app,
         a,
         &me.token,
         "p.jpg",
         "image/jpeg",
-        crate::uploads::JPEG.to_vec(),
+        crate::support::uploads::JPEG.to_vec(),
     )
     .await;
     let proof = proof.assert_status(201)["id"].as_str().unwrap().to_owned();
@@ -209,8 +196,7 @@ async fn the_export_holds_beans_claims_purchases_sales_and_notifications() {
     let pay = app
         .get(&format!("/api/v1/me/pay-code?community_id={a}"), &me.token)
         .await;
-    with_key(
-        &app,
+    app.post_with_key(
         "/api/v1/merchant/redemptions",
         &cashier.token,
         "s1",
@@ -229,8 +215,7 @@ async fn the_export_holds_beans_claims_purchases_sales_and_notifications() {
         .as_str()
         .unwrap()
         .to_owned();
-    with_key(
-        &app,
+    app.post_with_key(
         "/api/v1/me/counter-payments",
         &me.token,
         "c1",
@@ -252,17 +237,16 @@ async fn the_export_holds_beans_claims_purchases_sales_and_notifications() {
             &poster.token,
         )
         .await;
-    let fund = with_key(
-        &app,
-        &format!("/api/v1/communities/{a}/points/adjustments"),
-        &w.admin_a.token,
-        "fund-poster",
-        json!({"user_id": poster.id, "amount": 10, "reason": "志愿服务奖励"}),
-    )
-    .await;
+    let fund = app
+        .post_with_key(
+            &format!("/api/v1/communities/{a}/points/adjustments"),
+            &w.admin_a.token,
+            "fund-poster",
+            json!({"user_id": poster.id, "amount": 10, "reason": "志愿服务奖励"}),
+        )
+        .await;
     fund.assert_status(201);
-    with_key(
-        &app,
+    app.post_with_key(
         "/api/v1/merchant/redemptions",
         &me.token,
         "s2",

@@ -266,6 +266,24 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// A POST carrying an `Idempotency-Key`, as every route that moves beans wants.
+    pub async fn post_with_key(&self, path: &str, token: &str, key: &str, body: Value) -> Reply {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        Self::reply(res).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
     /// Makes the fake WeChat answer `code2Session` for `code` with this reply.
     pub async fn wechat_session_reply(&self, code: &str, reply: Value) {
         Mock::given(method("GET"))
@@ -411,13 +429,8 @@ pub async fn world(app: &TestApp) -> World {
     }
 }
 
-/// Joins `user` to `community` and has `admin` verify them; returns the membership id.
-pub async fn verified_resident(
-    app: &TestApp,
-    user: &TestUser,
-    community: i64,
-    admin: &TestUser,
-) -> i64 {
+/// `user` applies to join `community`; returns the (pending) membership id.
+pub async fn join(app: &TestApp, user: &TestUser, community: i64) -> i64 {
     let joined = app
         .post(
             &format!("/api/v1/communities/{community}/join"),
@@ -425,7 +438,17 @@ pub async fn verified_resident(
             json!({}),
         )
         .await;
-    let membership_id = joined.assert_status(201)["membership_id"].as_i64().unwrap();
+    joined.assert_status(201)["membership_id"].as_i64().unwrap()
+}
+
+/// Joins `user` to `community` and has `admin` verify them; returns the membership id.
+pub async fn verified_resident(
+    app: &TestApp,
+    user: &TestUser,
+    community: i64,
+    admin: &TestUser,
+) -> i64 {
+    let membership_id = join(app, user, community).await;
     app.post(
         &format!("/api/v1/communities/{community}/memberships/{membership_id}/approve"),
         &admin.token,

@@ -7,17 +7,16 @@
 //! and the balance the sum of what was accepted. And a reversal answers from its own
 //! transaction: a till's retry gets the same receipt.
 
-use chrono::{Datelike, TimeZone};
 use linli::entities::{bean_lot, ledger_account, ledger_posting, ledger_transaction, redemption};
-use linli::points::ledger::verify;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::merchants::{
-    Shop, balance, fund, funded_resident, new_offer, pay_code_for, redeem, shop,
+use crate::support::merchants::{
+    Shop, fund, funded_resident, last_month, new_offer, pay_code_for, sell, shop,
 };
-use crate::wishes::{review, step, wish_body};
+use crate::support::points::{balance, books_are_right};
+use crate::support::wishes::{claim_and_fulfil, post_wish, review, wish_body};
 
 /// What an answer to a shot does to the wallet if the shot was accepted.
 #[derive(Clone, Copy, Debug)]
@@ -64,66 +63,22 @@ fn moved(does: Move, r: &Reply) -> Result<i64, String> {
 /// Posts and publishes a wish, which `claimer` claims and marks fulfilled: it waits for the
 /// poster's confirmation, which pays the claimer.
 async fn fulfilled_wish(app: &TestApp, s: &Shop, poster: &TestUser, claimer: &TestUser) -> i64 {
-    let a = s.w.community_a;
-    let posted = app
-        .post(
-            &format!("/api/v1/communities/{a}/wishes"),
-            &poster.token,
-            wish_body(),
-        )
-        .await;
-    let id = posted.assert_status(201)["id"].as_i64().unwrap();
+    let id = post_wish(app, s.w.community_a, poster, wish_body()).await;
     review(app, id, &s.w.admin_a.token, None)
         .await
         .assert_status(200);
-    step(app, id, "claim", &claimer.token, json!({}))
-        .await
-        .assert_status(200);
-    let proof = crate::uploads::upload(
-        app,
-        a,
-        &claimer.token,
-        "proof.jpg",
-        "image/jpeg",
-        crate::uploads::JPEG.to_vec(),
-    )
-    .await;
-    let proof = proof.assert_status(201)["id"].as_str().unwrap().to_owned();
-    step(
-        app,
-        id,
-        "fulfil",
-        &claimer.token,
-        json!({"note": "送到了", "proof_upload_ids": [proof]}),
-    )
-    .await
-    .assert_status(200);
+    claim_and_fulfil(app, s.w.community_a, id, claimer).await;
     id
 }
 
 /// A sale by amount from `resident`'s wallet; its redemption id.
 async fn sold(app: &TestApp, s: &Shop, resident: &TestUser, key: &str, amount: i64) -> i64 {
-    let code = pay_code_for(app, s.w.community_a, resident).await;
-    let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": amount});
-    redeem(app, &s.staff.token, key, body)
+    let a = s.w.community_a;
+    sell(app, a, s.merchant_id, &s.staff, resident, key, amount)
         .await
         .assert_status(201)["redemption_id"]
         .as_i64()
         .unwrap()
-}
-
-/// The month before this one (China time), and a moment in it.
-fn last_month() -> (String, chrono::DateTime<chrono::Utc>) {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-    let now = chrono::Utc::now().with_timezone(&cst);
-    let first = cst
-        .with_ymd_and_hms(now.year(), now.month(), 1, 12, 0, 0)
-        .unwrap();
-    let then = first - chrono::Duration::days(3);
-    (
-        then.format("%Y-%m").to_string(),
-        then.with_timezone(&chrono::Utc),
-    )
 }
 
 async fn wallet_of(app: &TestApp, s: &Shop, user: &TestUser) -> ledger_account::Model {
@@ -167,9 +122,9 @@ async fn every_bean_path_at_once_on_one_wallet_never_deadlocks() {
     // Someone else is paid first, so the community's issuing account is older (its id lower)
     // than the racer's wallet: an order by account id alone would take the two in opposite
     // orders for an award and a deduction.
-    funded_resident(&app, &s, "first-earner", 10).await;
-    let racer = funded_resident(&app, &s, "racer", 300).await;
-    let poster = funded_resident(&app, &s, "poster", 0).await;
+    funded_resident(&app, &s.w, "first-earner", 10).await;
+    let racer = funded_resident(&app, &s.w, "racer", 300).await;
+    let poster = funded_resident(&app, &s.w, "poster", 0).await;
     for rule in [
         json!({"event_kind": "wish_fulfilled", "beans_per_unit": 5}),
         json!({"event_kind": "activity_hours", "beans_per_unit": 10}),
@@ -201,7 +156,7 @@ async fn every_bean_path_at_once_on_one_wallet_never_deadlocks() {
         row.update(&app.state.db).await.unwrap();
     }
     // Beans that have just expired, for the expiry job to sweep during the race.
-    fund(&app, &s, &racer, 40, "fund-expiring").await;
+    fund(&app, &s.w, &racer, 40, "fund-expiring").await;
     let wallet = wallet_of(&app, &s, &racer).await;
     let lot = bean_lot::Entity::find()
         .filter(bean_lot::Column::AccountId.eq(wallet.id))
@@ -399,8 +354,7 @@ async fn every_bean_path_at_once_on_one_wallet_never_deadlocks() {
         wrong.len()
     );
 
-    let problems = verify(&app.state.db).await.unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
+    books_are_right(&app).await;
     let expired = expired_from(&app, wallet.id).await;
     assert_eq!(swept, expired);
     assert!(expired <= 40);
@@ -428,7 +382,7 @@ async fn a_reversal_answers_from_its_own_transaction_and_a_retry_gets_the_same_r
     let app = spawn_app().await;
     let s = shop(&app).await;
     let a = s.w.community_a;
-    let resident = funded_resident(&app, &s, "returner", 100).await;
+    let resident = funded_resident(&app, &s.w, "returner", 100).await;
     let id = sold(&app, &s, &resident, "to-return", 30).await;
     let url = format!("{}/api/v1/redemptions/{id}/reverse", app.address);
     let reverse = |token: &str, key: Option<&str>| {
@@ -477,8 +431,7 @@ async fn a_reversal_answers_from_its_own_transaction_and_a_retry_gets_the_same_r
     reverse(&s.staff.token, Some("two words"))
         .await
         .assert_error(400, "INVALID_PARAMETER");
-    let problems = verify(&app.state.db).await.unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
+    books_are_right(&app).await;
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ mod outbox;
 mod points;
 mod process;
 mod proxy;
+mod support;
 mod tenancy;
 mod tokens;
 mod uploads;

@@ -1,94 +1,12 @@
 //! A merchant's staff: listed with their sales, removed by those who manage the shop (and
 //! then refused at the counter), named on each sale; and staff uploading the shop's photos.
 
-use linli::points::ledger::verify;
 use reqwest::Method;
-use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-async fn new_merchant(app: &TestApp, community: i64, admin: &TestUser, name: &str) -> i64 {
-    let made = app
-        .post(
-            &format!("/api/v1/communities/{community}/merchants"),
-            &admin.token,
-            json!({"name": name, "address": "人民路1号", "category": "超市", "contact": "0871-1234567"}),
-        )
-        .await;
-    made.assert_status(201)["id"].as_i64().unwrap()
-}
-
-/// Signs `name` in and has them join the merchant's staff with a fresh invitation.
-async fn cashier(app: &TestApp, merchant_id: i64, admin: &TestUser, name: &str) -> TestUser {
-    let invite = app
-        .post(
-            &format!("/api/v1/merchants/{merchant_id}/invites"),
-            &admin.token,
-            json!({}),
-        )
-        .await;
-    let code = invite.assert_status(201)["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let staff = app.login(name).await;
-    app.post(
-        "/api/v1/merchant/staff/join",
-        &staff.token,
-        json!({"code": code}),
-    )
-    .await
-    .assert_status(200);
-    staff
-}
-
-async fn funded(app: &TestApp, w: &World, name: &str, beans: i64) -> TestUser {
-    let r = app.login(name).await;
-    verified_resident(app, &r, w.community_a, &w.admin_a).await;
-    let res = app
-        .http
-        .post(format!(
-            "{}/api/v1/communities/{}/points/adjustments",
-            app.address, w.community_a
-        ))
-        .bearer_auth(&w.admin_a.token)
-        .header("Idempotency-Key", format!("fund-{name}"))
-        .json(&json!({"user_id": r.id, "amount": beans, "reason": "志愿服务奖励"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    r
-}
-
-/// `staff` scans a fresh pay code of `resident` for `amount` beans.
-async fn sell(
-    app: &TestApp,
-    w: &World,
-    m: i64,
-    staff: &TestUser,
-    resident: &TestUser,
-    key: &str,
-) -> Reply {
-    let code = app
-        .get(
-            &format!("/api/v1/me/pay-code?community_id={}", w.community_a),
-            &resident.token,
-        )
-        .await;
-    let code = code.assert_status(200)["code"].as_str().unwrap().to_owned();
-    let res = app
-        .http
-        .post(format!("{}/api/v1/merchant/redemptions", app.address))
-        .bearer_auth(&staff.token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"merchant_id": m, "pay_code": code, "amount": 5}))
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(res).await
-}
+use crate::support::merchants::{cashier, funded_resident, new_merchant, sell};
+use crate::support::points::books_are_right;
 
 fn items(r: &Reply) -> Vec<Value> {
     r.assert_status(200)["items"].as_array().unwrap().clone()
@@ -110,14 +28,14 @@ async fn managers_list_and_remove_staff_and_see_who_sold_what() {
     .await
     .assert_status(200);
     let zhao = cashier(&app, m, &w.admin_a, "zhao").await;
-    let resident = funded(&app, &w, "buyer", 100).await;
-    sell(&app, &w, m, &li, &resident, "s1")
+    let resident = funded_resident(&app, &w, "buyer", 100).await;
+    sell(&app, w.community_a, m, &li, &resident, "s1", 5)
         .await
         .assert_status(201);
-    sell(&app, &w, m, &li, &resident, "s2")
+    sell(&app, w.community_a, m, &li, &resident, "s2", 5)
         .await
         .assert_status(201);
-    sell(&app, &w, m, &zhao, &resident, "s3")
+    sell(&app, w.community_a, m, &zhao, &resident, "s3", 5)
         .await
         .assert_status(201);
 
@@ -212,7 +130,7 @@ async fn managers_list_and_remove_staff_and_see_who_sold_what() {
     remove(li.id).await.assert_error(404, "NOT_FOUND");
     remove(resident.id).await.assert_error(404, "NOT_FOUND");
     // The removed cashier can no longer redeem or see the shop.
-    sell(&app, &w, m, &li, &resident, "s4")
+    sell(&app, w.community_a, m, &li, &resident, "s4", 5)
         .await
         .assert_error(403, "NOT_MERCHANT_STAFF");
     app.get(&format!("/api/v1/merchants/{m}/offers"), &li.token)
@@ -236,27 +154,14 @@ async fn managers_list_and_remove_staff_and_see_who_sold_what() {
         .await,
     );
     assert_eq!(lis.len(), 2);
-    let problems = verify(&app.state.db).await.unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
+    books_are_right(&app).await;
 }
 
+/// POST /api/v1/merchants/{merchant_id}/uploads: a photo of the shop's own.
 async fn shop_upload(app: &TestApp, merchant_id: i64, token: &str) -> Reply {
-    let part = Part::bytes(crate::uploads::JPEG.to_vec())
-        .file_name("rice.jpg")
-        .mime_str("image/jpeg")
-        .unwrap();
-    let res = app
-        .http
-        .post(format!(
-            "{}/api/v1/merchants/{merchant_id}/uploads",
-            app.address
-        ))
-        .bearer_auth(token)
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(res).await
+    let path = format!("/api/v1/merchants/{merchant_id}/uploads");
+    let jpeg = crate::support::uploads::JPEG.to_vec();
+    crate::support::uploads::upload_to(app, &path, token, "rice.jpg", "image/jpeg", jpeg).await
 }
 
 #[tokio::test]
@@ -271,13 +176,13 @@ async fn staff_put_the_shops_own_photos_on_its_offers() {
     verified_resident(&app, &resident, a, &w.admin_a).await;
 
     // Staff are not residents: the community's uploads stay closed to them ...
-    crate::uploads::upload(
+    crate::support::uploads::upload(
         &app,
         a,
         &staff.token,
         "x.jpg",
         "image/jpeg",
-        crate::uploads::JPEG.to_vec(),
+        crate::support::uploads::JPEG.to_vec(),
     )
     .await
     .assert_error(404, "NOT_FOUND");
@@ -335,13 +240,13 @@ async fn staff_put_the_shops_own_photos_on_its_offers() {
 
     // An offer's photo is the shop's own: a resident's photo, or another shop's, is refused,
     // for staff and the platform admin alike.
-    let residents = crate::uploads::upload(
+    let residents = crate::support::uploads::upload(
         &app,
         a,
         &resident.token,
         "r.jpg",
         "image/jpeg",
-        crate::uploads::JPEG.to_vec(),
+        crate::support::uploads::JPEG.to_vec(),
     )
     .await;
     let residents = residents.assert_status(201)["id"]

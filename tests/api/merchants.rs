@@ -2,154 +2,18 @@
 //! refusal writing nothing, idempotent retries, receipts and reversals.
 
 use linli::entities::{ledger_transaction, offer, pay_code, redemption};
-use linli::points::ledger::verify;
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-pub(crate) struct Shop {
-    pub(crate) w: World,
-    pub(crate) merchant_id: i64,
-    pub(crate) staff: TestUser,
-}
-
-pub(crate) async fn shop(app: &TestApp) -> Shop {
-    let w = world(app).await;
-    let made = app
-        .post(
-            &format!("/api/v1/communities/{}/merchants", w.community_a),
-            &w.admin_a.token,
-            json!({"name": "惠民超市", "address": "人民路1号", "category": "超市", "contact": "0871-1234567"}),
-        )
-        .await;
-    let merchant_id = made.assert_status(201)["id"].as_i64().unwrap();
-    let invite = app
-        .post(
-            &format!("/api/v1/merchants/{merchant_id}/invites"),
-            &w.admin_a.token,
-            json!({}),
-        )
-        .await;
-    let code = invite.assert_status(201)["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let staff = app.login("cashier").await;
-    app.post(
-        "/api/v1/merchant/staff/join",
-        &staff.token,
-        json!({"code": code}),
-    )
-    .await
-    .assert_status(200);
-    // An invitation works once.
-    let other = app.login("latecomer").await;
-    app.post(
-        "/api/v1/merchant/staff/join",
-        &other.token,
-        json!({"code": code}),
-    )
-    .await
-    .assert_error(410, "INVITE_INVALID");
-    Shop {
-        w,
-        merchant_id,
-        staff,
-    }
-}
-
-pub(crate) async fn funded_resident(app: &TestApp, s: &Shop, name: &str, beans: i64) -> TestUser {
-    let r = app.login(name).await;
-    verified_resident(app, &r, s.w.community_a, &s.w.admin_a).await;
-    if beans > 0 {
-        fund(app, s, &r, beans, &format!("fund-{name}")).await;
-    }
-    r
-}
-
-/// The community admin awards `beans` to the resident's wallet in community A.
-pub(crate) async fn fund(app: &TestApp, s: &Shop, resident: &TestUser, beans: i64, key: &str) {
-    let res = app
-        .http
-        .post(format!(
-            "{}/api/v1/communities/{}/points/adjustments",
-            app.address, s.w.community_a
-        ))
-        .bearer_auth(&s.w.admin_a.token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"user_id": resident.id, "amount": beans, "reason": "志愿服务奖励"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-}
-
-pub(crate) async fn pay_code_for(app: &TestApp, community: i64, user: &TestUser) -> String {
-    let reply = app
-        .get(
-            &format!("/api/v1/me/pay-code?community_id={community}"),
-            &user.token,
-        )
-        .await;
-    reply.assert_status(200)["code"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-pub(crate) async fn redeem(app: &TestApp, staff: &str, key: &str, body: Value) -> Reply {
-    let res = app
-        .http
-        .post(format!("{}/api/v1/merchant/redemptions", app.address))
-        .bearer_auth(staff)
-        .header("Idempotency-Key", key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(res).await
-}
-
-pub(crate) async fn new_offer(app: &TestApp, s: &Shop, body: Value) -> i64 {
-    let made = app
-        .post(
-            &format!("/api/v1/merchants/{}/offers", s.merchant_id),
-            &s.staff.token,
-            body,
-        )
-        .await;
-    made.assert_status(201)["id"].as_i64().unwrap()
-}
-
-pub(crate) async fn balance(app: &TestApp, community: i64, user: &TestUser) -> i64 {
-    app.get(
-        &format!("/api/v1/communities/{community}/points/me"),
-        &user.token,
-    )
-    .await
-    .body["balance"]
-        .as_i64()
-        .unwrap()
-}
-
-async fn tx_count(app: &TestApp) -> u64 {
-    ledger_transaction::Entity::find()
-        .count(&app.state.db)
-        .await
-        .unwrap()
-}
-
-async fn books_are_right(app: &TestApp) {
-    let problems = verify(&app.state.db).await.unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
-}
+use crate::support::merchants::*;
+use crate::support::points::{balance, books_are_right, transactions};
 
 #[tokio::test]
 async fn two_hundred_redemptions_race_for_one_hundred_beans() {
     let app = spawn_app().await;
     let s = shop(&app).await;
-    let resident = funded_resident(&app, &s, "shopper", 100).await;
+    let resident = funded_resident(&app, &s.w, "shopper", 100).await;
     let mut codes = Vec::new();
     for _ in 0..200 {
         codes.push(pay_code_for(&app, s.w.community_a, &resident).await);
@@ -170,7 +34,7 @@ async fn two_hundred_redemptions_race_for_one_hundred_beans() {
     let won = wins(&replies, 201, 409, "INSUFFICIENT_BEANS");
     assert_eq!(won, 10);
     assert_eq!(balance(&app, s.w.community_a, &resident).await, 0);
-    assert_eq!(tx_count(&app).await, 11);
+    assert_eq!(transactions(&app).await, 11);
     books_are_right(&app).await;
 }
 
@@ -178,7 +42,7 @@ async fn two_hundred_redemptions_race_for_one_hundred_beans() {
 async fn one_pay_code_scanned_at_twenty_tills_at_once_pays_once() {
     let app = spawn_app().await;
     let s = shop(&app).await;
-    let resident = funded_resident(&app, &s, "scanned", 100).await;
+    let resident = funded_resident(&app, &s.w, "scanned", 100).await;
     let code = pay_code_for(&app, s.w.community_a, &resident).await;
     let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 10});
     let shots = (0..20)
@@ -193,7 +57,7 @@ async fn one_pay_code_scanned_at_twenty_tills_at_once_pays_once() {
     let replies = app.post_all(&s.staff.token, shots).await;
     assert_eq!(wins(&replies, 201, 410, "PAY_CODE_INVALID"), 1);
     assert_eq!(balance(&app, s.w.community_a, &resident).await, 90);
-    assert_eq!(tx_count(&app).await, 2);
+    assert_eq!(transactions(&app).await, 2);
     books_are_right(&app).await;
 }
 
@@ -209,7 +73,7 @@ async fn forty_buyers_race_for_five_in_stock() {
     .await;
     let mut buyers = Vec::new();
     for i in 0..40 {
-        let r = funded_resident(&app, &s, &format!("buyer{i}"), 50).await;
+        let r = funded_resident(&app, &s.w, &format!("buyer{i}"), 50).await;
         let code = pay_code_for(&app, s.w.community_a, &r).await;
         buyers.push(code);
     }
@@ -258,7 +122,7 @@ async fn every_refusal_writes_nothing() {
     let app = spawn_app().await;
     let s = shop(&app).await;
     let a = s.w.community_a;
-    let resident = funded_resident(&app, &s, "careful", 100).await;
+    let resident = funded_resident(&app, &s.w, "careful", 100).await;
     let rice = new_offer(
         &app,
         &s,
@@ -283,7 +147,7 @@ async fn every_refusal_writes_nothing() {
     )
     .await
     .assert_status(201);
-    let before = tx_count(&app).await;
+    let before = transactions(&app).await;
     let stock_before = offer::Entity::find_by_id(rice)
         .one(&app.state.db)
         .await
@@ -418,7 +282,7 @@ async fn every_refusal_writes_nothing() {
     .await
     .assert_error(409, "MERCHANT_SUSPENDED");
 
-    assert_eq!(tx_count(&app).await, before, "nothing written");
+    assert_eq!(transactions(&app).await, before, "nothing written");
     let stock_after = offer::Entity::find_by_id(rice)
         .one(&app.state.db)
         .await
@@ -435,7 +299,7 @@ async fn retries_receipts_and_reversals() {
     let app = spawn_app().await;
     let s = shop(&app).await;
     let a = s.w.community_a;
-    let resident = funded_resident(&app, &s, "regular", 100).await;
+    let resident = funded_resident(&app, &s.w, "regular", 100).await;
     let oil = new_offer(&app, &s, json!({"name": "食用油", "price": 30, "stock": 3})).await;
     let code = pay_code_for(&app, a, &resident).await;
     let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "offer_id": oil});
@@ -472,7 +336,7 @@ async fn retries_receipts_and_reversals() {
     app.get(&format!("/api/v1/redemptions/{id}"), &s.staff.token)
         .await
         .assert_status(200);
-    let stranger = funded_resident(&app, &s, "stranger", 0).await;
+    let stranger = funded_resident(&app, &s.w, "stranger", 0).await;
     app.get(&format!("/api/v1/redemptions/{id}"), &stranger.token)
         .await
         .assert_error(404, "NOT_FOUND");
@@ -569,7 +433,7 @@ async fn monthly_statements_match_the_ledger_and_settle_once() {
     let app = spawn_app().await;
     let s = shop(&app).await;
     let a = s.w.community_a;
-    let resident = funded_resident(&app, &s, "monthly", 200).await;
+    let resident = funded_resident(&app, &s.w, "monthly", 200).await;
     let tea = new_offer(&app, &s, json!({"name": "茶叶, 一级", "price": 25})).await;
     let mut ids = Vec::new();
     for (i, body) in [
@@ -775,16 +639,8 @@ async fn accepting_two_invitations_at_once_makes_one_member_of_staff() {
 }
 
 async fn counter_pay(app: &TestApp, user: &TestUser, key: &str, body: Value) -> Reply {
-    let res = app
-        .http
-        .post(format!("{}/api/v1/me/counter-payments", app.address))
-        .bearer_auth(&user.token)
-        .header("Idempotency-Key", key)
-        .json(&body)
-        .send()
+    app.post_with_key("/api/v1/me/counter-payments", &user.token, key, body)
         .await
-        .unwrap();
-    TestApp::reply(res).await
 }
 
 #[tokio::test]
@@ -792,7 +648,7 @@ async fn residents_pay_by_scanning_the_shops_counter_code() {
     let app = spawn_app().await;
     let s = shop(&app).await;
     let a = s.w.community_a;
-    let resident = funded_resident(&app, &s, "scanner", 100).await;
+    let resident = funded_resident(&app, &s.w, "scanner", 100).await;
     let codes = format!("/api/v1/merchants/{}/counter-codes", s.merchant_id);
     app.post(&codes, &resident.token, json!({}))
         .await
@@ -847,7 +703,7 @@ async fn residents_pay_by_scanning_the_shops_counter_code() {
         (Some(30), Some(a))
     );
     // A retry replays the receipt; the same key for another amount is refused.
-    let before = tx_count(&app).await;
+    let before = transactions(&app).await;
     let again = counter_pay(
         &app,
         &resident,
@@ -941,7 +797,7 @@ async fn residents_pay_by_scanning_the_shops_counter_code() {
     )
     .await
     .assert_error(422, "VALIDATION_FAILED");
-    assert_eq!(tx_count(&app).await, before);
+    assert_eq!(transactions(&app).await, before);
 
     // Seven of twenty concurrent payments of 10 fit in the 70 left.
     let shots = (0..20)
@@ -1172,7 +1028,7 @@ async fn staff_edit_offers_and_bad_edits_change_nothing() {
         assert_eq!(reply.status, 422, "{body}: {:?}", reply.body);
         assert_eq!(reply.body["field"], field, "{body}");
     }
-    let resident = funded_resident(&app, &s, "nosy", 0).await;
+    let resident = funded_resident(&app, &s.w, "nosy", 0).await;
     edit_offer(&app, &resident.token, rice, json!({"price": 1}))
         .await
         .assert_error(404, "NOT_FOUND");
@@ -1212,7 +1068,7 @@ async fn a_refused_first_sale_leaves_no_account_behind_for_the_next() {
     let app = spawn_app().await;
     let s = shop(&app).await;
     let a = s.w.community_a;
-    let newcomer = funded_resident(&app, &s, "newcomer", 0).await;
+    let newcomer = funded_resident(&app, &s.w, "newcomer", 0).await;
     let accounts = || async {
         linli::entities::ledger_account::Entity::find()
             .count(&app.state.db)
@@ -1232,7 +1088,7 @@ async fn a_refused_first_sale_leaves_no_account_behind_for_the_next() {
     .assert_error(409, "INSUFFICIENT_BEANS");
     assert_eq!(accounts().await, before);
     // Funded later, the resident pays: the accounts that rolled back were not remembered.
-    fund(&app, &s, &newcomer, 50, "fund-newcomer").await;
+    fund(&app, &s.w, &newcomer, 50, "fund-newcomer").await;
     let code = pay_code_for(&app, a, &newcomer).await;
     redeem(
         &app,
@@ -1251,7 +1107,7 @@ async fn a_retry_of_a_sale_from_before_receipts_kept_names_gets_its_stored_recei
     let app = spawn_app().await;
     let s = shop(&app).await;
     let a = s.w.community_a;
-    let resident = funded_resident(&app, &s, "longtime", 100).await;
+    let resident = funded_resident(&app, &s.w, "longtime", 100).await;
     let code = pay_code_for(&app, a, &resident).await;
     let body = json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 25});
     let first = redeem(&app, &s.staff.token, "till-old", body.clone()).await;
@@ -1297,8 +1153,8 @@ async fn a_reversal_puts_beans_back_into_the_lots_they_came_from() {
     let app = spawn_app().await;
     let s = shop(&app).await;
     let a = s.w.community_a;
-    let resident = funded_resident(&app, &s, "thrifty", 20).await;
-    fund(&app, &s, &resident, 30, "fund-thrifty-2").await;
+    let resident = funded_resident(&app, &s.w, "thrifty", 20).await;
+    fund(&app, &s.w, &resident, 30, "fund-thrifty-2").await;
     let lots = || async {
         bean_lot::Entity::find()
             .order_by_asc(bean_lot::Column::Id)

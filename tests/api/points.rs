@@ -1,55 +1,15 @@
 //! The 金豆 ledger: manual awards and deductions, idempotency under concurrency, the wallet
 //! never below zero, lots spent oldest first, and the books verified.
 
-use linli::entities::{bean_lot, ledger_account, ledger_transaction};
+use linli::entities::{bean_lot, ledger_account};
 use linli::points::ledger::verify;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-async fn adjust(
-    app: &TestApp,
-    community: i64,
-    admin: &str,
-    key: Option<&str>,
-    body: Value,
-) -> Reply {
-    let mut req = app
-        .http
-        .post(format!(
-            "{}/api/v1/communities/{community}/points/adjustments",
-            app.address
-        ))
-        .bearer_auth(admin)
-        .json(&body);
-    if let Some(k) = key {
-        req = req.header("Idempotency-Key", k);
-    }
-    TestApp::reply(req.send().await.unwrap()).await
-}
-
-async fn balance(app: &TestApp, community: i64, token: &str) -> i64 {
-    let me = app
-        .get(&format!("/api/v1/communities/{community}/points/me"), token)
-        .await;
-    me.assert_status(200)["balance"].as_i64().unwrap()
-}
-
-async fn transactions(app: &TestApp) -> u64 {
-    ledger_transaction::Entity::find()
-        .count(&app.state.db)
-        .await
-        .unwrap()
-}
-
-async fn books_are_right(app: &TestApp) {
-    let problems = verify(&app.state.db).await.unwrap();
-    assert!(problems.is_empty(), "{problems:?}");
-}
+use crate::support::points::{adjust, balance, books_are_right, transactions};
 
 #[tokio::test]
 async fn admins_award_and_deduct_with_a_reason_and_residents_see_it() {
@@ -80,7 +40,7 @@ async fn admins_award_and_deduct_with_a_reason_and_residents_see_it() {
     )
     .await
     .assert_status(201);
-    assert_eq!(balance(&app, a, &resident.token).await, 25);
+    assert_eq!(balance(&app, a, &resident).await, 25);
 
     let history = app
         .get(
@@ -190,7 +150,7 @@ async fn refusals_write_nothing() {
     .await
     .assert_error(409, "INSUFFICIENT_BEANS");
     assert_eq!(transactions(&app).await, 0);
-    assert_eq!(balance(&app, a, &resident.token).await, 0);
+    assert_eq!(balance(&app, a, &resident).await, 0);
     books_are_right(&app).await;
 }
 
@@ -221,7 +181,7 @@ async fn one_key_moves_beans_once() {
     );
     assert_eq!(answers[0].0, 201);
     assert_eq!(transactions(&app).await, 1);
-    assert_eq!(balance(&app, a, &resident.token).await, 7);
+    assert_eq!(balance(&app, a, &resident).await, 7);
 
     // The same key for something else is refused, and moves nothing.
     adjust(
@@ -240,7 +200,7 @@ async fn one_key_moves_beans_once() {
     adjust(&app, a, &other_admin.token, Some("same-key"), body)
         .await
         .assert_status(201);
-    assert_eq!(balance(&app, a, &resident.token).await, 14);
+    assert_eq!(balance(&app, a, &resident).await, 14);
     books_are_right(&app).await;
 }
 
@@ -275,7 +235,7 @@ async fn a_wallet_never_goes_below_zero_under_a_rush() {
     }
     let won = wins(&replies, 201, 409, "INSUFFICIENT_BEANS");
     assert_eq!(won, 10);
-    assert_eq!(balance(&app, a, &resident.token).await, 0);
+    assert_eq!(balance(&app, a, &resident).await, 0);
     assert_eq!(transactions(&app).await, 11, "refusals wrote nothing");
     books_are_right(&app).await;
 }
@@ -487,7 +447,7 @@ async fn earning_follows_the_rules_and_caps_and_pays_once() {
         .await
         .unwrap();
     assert_eq!(again.id, first.id);
-    assert_eq!(balance(&app, a, &volunteer.token).await, 30);
+    assert_eq!(balance(&app, a, &volunteer).await, 30);
 
     // A new day: the daily cap resets, the monthly cap (50) still holds — unless yesterday
     // (China time) was last month.
@@ -552,7 +512,7 @@ async fn concurrent_awards_respect_the_cap() {
         granted += t.await.unwrap().granted;
     }
     assert_eq!(granted, 30);
-    assert_eq!(balance(&app, w.community_a, &volunteer.token).await, 30);
+    assert_eq!(balance(&app, w.community_a, &volunteer).await, 30);
     books_are_right(&app).await;
 }
 
@@ -598,7 +558,7 @@ async fn expired_beans_leave_the_wallet_and_residents_are_told_ahead() {
             notices: 1
         }
     );
-    assert_eq!(balance(&app, a, &resident.token).await, 50);
+    assert_eq!(balance(&app, a, &resident).await, 50);
     // Nothing twice.
     assert_eq!(run_once(&app.state).await.unwrap(), Pass::default());
     let notices = linli::entities::outbox::Entity::find()

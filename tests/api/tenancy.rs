@@ -5,18 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-fn wish_body() -> Value {
-    json!({
-        "title": "想要一台收音机",
-        "description": "独居多年，想听听戏曲节目。",
-        "category": "生活用品",
-        "estimated_cost": 80,
-        "beneficiary_group": "独居老人",
-        "beneficiary_name": "王小明",
-        "due_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-    })
-}
+use crate::support::wishes::wish_body;
 
 /// Community A with a published wish and its share code, a photo, a merchant with an offer
 /// and a join code; returns (wish id, upload id, join scene, merchant id).
@@ -24,13 +13,13 @@ async fn furnished(app: &TestApp, w: &World) -> (i64, String, String, i64) {
     let a = w.community_a;
     let poster = app.login("poster").await;
     verified_resident(app, &poster, a, &w.admin_a).await;
-    let photo = crate::uploads::upload(
+    let photo = crate::support::uploads::upload(
         app,
         a,
         &poster.token,
         "p.jpg",
         "image/jpeg",
-        crate::uploads::JPEG.to_vec(),
+        crate::support::uploads::JPEG.to_vec(),
     )
     .await;
     let upload_id = photo.assert_status(201)["id"].as_str().unwrap().to_owned();
@@ -221,13 +210,13 @@ async fn pending_and_rejected_applicants_see_nothing_inside_the_community() {
             assert_eq!(r.status, 404, "{method} {path}: {:?}", r.body);
             r.assert_error(404, "NOT_FOUND");
         }
-        let up = crate::uploads::upload(
+        let up = crate::support::uploads::upload(
             &app,
             a,
             &who.token,
             "x.jpg",
             "image/jpeg",
-            crate::uploads::JPEG.to_vec(),
+            crate::support::uploads::JPEG.to_vec(),
         )
         .await;
         up.assert_error(404, "NOT_FOUND");

@@ -6,38 +6,10 @@ use reqwest::multipart::{Form, Part};
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::helpers::*;
+use crate::support::uploads::{JPEG, upload};
 
-pub const JPEG: &[u8] = &[
-    0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 2, 3,
-];
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR0123456789";
 const WEBP: &[u8] = b"RIFF\x24\0\0\0WEBPVP8 0123456789";
-
-pub async fn upload(
-    app: &TestApp,
-    community: i64,
-    token: &str,
-    name: &str,
-    mime: &str,
-    bytes: Vec<u8>,
-) -> Reply {
-    let part = Part::bytes(bytes)
-        .file_name(name.to_owned())
-        .mime_str(mime)
-        .unwrap();
-    let res = app
-        .http
-        .post(format!(
-            "{}/api/v1/communities/{community}/uploads",
-            app.address
-        ))
-        .bearer_auth(token)
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    TestApp::reply(res).await
-}
 
 async fn stored(app: &TestApp) -> u64 {
     upload::Entity::find().count(&app.state.db).await.unwrap()

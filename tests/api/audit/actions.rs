@@ -9,8 +9,10 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
-use super::{adjust, community_trail, entries, entry, join, put, trail};
+use super::{adjust, community_trail, entries, entry, trail};
 use crate::helpers::*;
+use crate::support::merchants::{cashier, last_month, new_merchant, sell};
+use crate::support::wishes::{post_wish, review, step, wish_body};
 #[tokio::test]
 async fn memberships_roles_rules_and_adjustments_are_recorded_and_refusals_are_not() {
     let app = spawn_app().await;
@@ -73,18 +75,18 @@ async fn memberships_roles_rules_and_adjustments_are_recorded_and_refusals_are_n
 
     let rules = format!("/api/v1/communities/{a}/points/rules");
     let rule = |beans: i64| json!({"event_kind": "wish_fulfilled", "beans_per_unit": beans, "daily_cap": 50, "monthly_cap": null});
-    put(&app, &rules, &w.admin_a.token, rule(10))
+    app.put(&rules, &w.admin_a.token, rule(10))
         .await
         .assert_status(200);
-    put(&app, &rules, &w.admin_a.token, rule(15))
+    app.put(&rules, &w.admin_a.token, rule(15))
         .await
         .assert_status(200);
-    put(&app, &rules, &w.admin_a.token, rule(-1))
+    app.put(&rules, &w.admin_a.token, rule(-1))
         .await
         .assert_error(422, "VALIDATION_FAILED");
     let wish_rules = format!("/api/v1/communities/{a}/wishes/rules");
     let body = json!({"categories": ["助医", "陪伴"], "max_cost_yuan": 300, "claim_days": 10});
-    put(&app, &wish_rules, &w.admin_a.token, body)
+    app.put(&wish_rules, &w.admin_a.token, body)
         .await
         .assert_status(200);
 
@@ -152,42 +154,6 @@ async fn memberships_roles_rules_and_adjustments_are_recorded_and_refusals_are_n
     );
 }
 
-fn due_in(days: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
-}
-
-async fn post_wish(app: &TestApp, c: i64, poster: &TestUser) -> i64 {
-    let body = json!({
-        "title": "想要一台收音机", "description": "旧收音机坏了。", "category": "生活用品",
-        "estimated_cost": 80, "beneficiary_group": "独居老人", "beneficiary_name": "王小明",
-        "due_at": due_in(30),
-    });
-    let made = app
-        .post(
-            &format!("/api/v1/communities/{c}/wishes"),
-            &poster.token,
-            body,
-        )
-        .await;
-    made.assert_status(201)["id"].as_i64().unwrap()
-}
-
-async fn step(app: &TestApp, id: i64, action: &str, token: &str, body: Value) -> Reply {
-    app.post(&format!("/api/v1/wishes/{id}/{action}"), token, body)
-        .await
-}
-
-async fn review(app: &TestApp, id: i64, token: &str, reject: bool) -> Reply {
-    let seen = app.get(&format!("/api/v1/wishes/{id}"), token).await;
-    let updated_at = seen.body["updated_at"].clone();
-    if reject {
-        let body = json!({"reason": "请补充说明", "updated_at": updated_at});
-        step(app, id, "reject", token, body).await
-    } else {
-        step(app, id, "approve", token, json!({"updated_at": updated_at})).await
-    }
-}
-
 #[tokio::test]
 async fn wish_reviews_and_dispute_decisions_are_recorded() {
     let app = spawn_app().await;
@@ -197,16 +163,16 @@ async fn wish_reviews_and_dispute_decisions_are_recorded() {
     verified_resident(&app, &poster, a, &w.admin_a).await;
     let v = app.login("volunteer").await;
     verified_resident(&app, &v, a, &w.admin_a).await;
-    let good = post_wish(&app, a, &poster).await;
-    let bad = post_wish(&app, a, &poster).await;
-    review(&app, good, &w.admin_a.token, false)
+    let good = post_wish(&app, a, &poster, wish_body()).await;
+    let bad = post_wish(&app, a, &poster, wish_body()).await;
+    review(&app, good, &w.admin_a.token, None)
         .await
         .assert_status(200);
-    review(&app, bad, &w.admin_a.token, true)
+    review(&app, bad, &w.admin_a.token, Some("请补充说明"))
         .await
         .assert_status(200);
     let before = entries(&app).await;
-    review(&app, good, &w.admin_a.token, false)
+    review(&app, good, &w.admin_a.token, None)
         .await
         .assert_error(409, "WISH_STATE_CONFLICT");
     assert_eq!(entries(&app).await, before);
@@ -214,13 +180,13 @@ async fn wish_reviews_and_dispute_decisions_are_recorded() {
     step(&app, good, "claim", &v.token, json!({}))
         .await
         .assert_status(200);
-    let proof = crate::uploads::upload(
+    let proof = crate::support::uploads::upload(
         &app,
         a,
         &v.token,
         "p.jpg",
         "image/jpeg",
-        crate::uploads::JPEG.to_vec(),
+        crate::support::uploads::JPEG.to_vec(),
     )
     .await;
     let proof = proof.assert_status(201)["id"].as_str().unwrap().to_owned();
@@ -270,67 +236,14 @@ struct Shop {
 }
 
 async fn shop(app: &TestApp, w: &World) -> Shop {
-    let made = app
-        .post(
-            &format!("/api/v1/communities/{}/merchants", w.community_a),
-            &w.admin_a.token,
-            json!({"name": "惠民超市", "address": "人民路1号", "category": "超市", "contact": "0871-1234567"}),
-        )
-        .await;
-    let merchant_id = made.assert_status(201)["id"].as_i64().unwrap();
-    let invite = app
-        .post(
-            &format!("/api/v1/merchants/{merchant_id}/invites"),
-            &w.admin_a.token,
-            json!({}),
-        )
-        .await;
-    let code = invite.assert_status(201)["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let staff = app.login("cashier").await;
-    app.post(
-        "/api/v1/merchant/staff/join",
-        &staff.token,
-        json!({"code": code}),
-    )
-    .await
-    .assert_status(200);
+    let merchant_id = new_merchant(app, w.community_a, &w.admin_a, "惠民超市").await;
+    let staff = cashier(app, merchant_id, &w.admin_a, "cashier").await;
     Shop { merchant_id, staff }
 }
 
 async fn sale(app: &TestApp, w: &World, s: &Shop, buyer: &TestUser, key: &str) -> i64 {
-    let code = app
-        .get(
-            &format!("/api/v1/me/pay-code?community_id={}", w.community_a),
-            &buyer.token,
-        )
-        .await;
-    let code = code.assert_status(200)["code"].as_str().unwrap().to_owned();
-    let res = app
-        .http
-        .post(format!("{}/api/v1/merchant/redemptions", app.address))
-        .bearer_auth(&s.staff.token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"merchant_id": s.merchant_id, "pay_code": code, "amount": 7}))
-        .send()
-        .await
-        .unwrap();
-    let r = TestApp::reply(res).await;
+    let r = sell(app, w.community_a, s.merchant_id, &s.staff, buyer, key, 7).await;
     r.assert_status(201)["redemption_id"].as_i64().unwrap()
-}
-
-/// The first month before this one (China time), and an instant inside it.
-fn last_month() -> (String, chrono::DateTime<chrono::Utc>) {
-    use chrono::{Datelike, TimeZone};
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-    let now = chrono::Utc::now().with_timezone(&cst);
-    let first = cst
-        .with_ymd_and_hms(now.year(), now.month(), 1, 12, 0, 0)
-        .unwrap();
-    let inside = first - chrono::Duration::days(3);
-    (inside.format("%Y-%m").to_string(), inside.to_utc())
 }
 
 #[tokio::test]
@@ -390,11 +303,11 @@ async fn merchant_admission_suspension_staff_reversals_and_settlements_are_recor
 
     let status = format!("/api/v1/merchants/{}/status", s.merchant_id);
     for (st, code) in [("suspended", 200), ("suspended", 200), ("active", 200)] {
-        put(&app, &status, &w.admin_a.token, json!({"status": st}))
+        app.put(&status, &w.admin_a.token, json!({"status": st}))
             .await
             .assert_status(code);
     }
-    put(&app, &status, &w.admin_a.token, json!({"status": "closed"}))
+    app.put(&status, &w.admin_a.token, json!({"status": "closed"}))
         .await
         .assert_error(422, "VALIDATION_FAILED");
 
