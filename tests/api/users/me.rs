@@ -1,3 +1,6 @@
+//! GET and PATCH /api/v1/me, POST /api/v1/me/phone, GET /api/v1/me/export and DELETE
+//! /api/v1/me: the profile, the bound phone (encrypted, masked to staff), export then erasure.
+
 use reqwest::Method;
 use sea_orm::EntityTrait;
 use serde_json::json;

@@ -1,3 +1,6 @@
+//! POST /api/v1/auth/login, /api/v1/auth/refresh and /api/v1/auth/logout: the login with WeChat,
+//! token rotation and reuse detection, logout, and the rate limits on logging in.
+
 use reqwest::Method;
 use serde_json::json;
 use wiremock::matchers::{method, path};
