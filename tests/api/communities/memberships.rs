@@ -40,7 +40,7 @@ async fn join_review_and_verification() {
     .await
     .assert_error(409, "ALREADY_MEMBER");
 
-    // Pending: an outsider until verified (tests/api/tenancy.rs walks every route).
+    // Pending: an outsider until verified (tests/api/communities/tenancy.rs walks every route).
     app.get(&format!("/api/v1/communities/{a}/grids"), &resident.token)
         .await
         .assert_error(404, "NOT_FOUND");
