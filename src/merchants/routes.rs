@@ -738,7 +738,7 @@ pub struct StatementFormat {
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, year 0001 to 9999", pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"), StatementFormat),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, 2000-01 to 2100-12", pattern = r"^(20[0-9]{2}-(0[1-9]|1[0-2])|2100-(0[1-9]|1[0-2]))$"), StatementFormat),
     responses(
         (status = 200, description = "JSON by default; CSV or XLSX as `format` asks", content(
             (Statement = "application/json"),
@@ -786,7 +786,7 @@ pub async fn get_statement(
 #[utoipa::path(
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, year 0001 to 9999", pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$")),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, 2000-01 to 2100-12", pattern = r"^(20[0-9]{2}-(0[1-9]|1[0-2])|2100-(0[1-9]|1[0-2]))$")),
     responses(
         (status = 200, body = Statement),
         (status = 404, body = ErrorBody),

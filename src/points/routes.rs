@@ -269,7 +269,7 @@ pub async fn set_rule(
 #[into_params(parameter_in = Query)]
 pub struct RankingQuery {
     /// YYYY-MM (China time), year 0001 to 9999; this month when absent.
-    #[param(pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$")]
+    #[param(pattern = r"^(20[0-9]{2}-(0[1-9]|1[0-2])|2100-(0[1-9]|1[0-2]))$")]
     pub month: Option<String>,
     /// How many stars, 1 to 50 (default 10).
     #[param(minimum = 1, maximum = 50)]
