@@ -45,13 +45,12 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The document as the server serves it.
+/// The document as the server serves it, made from the routes it runs: `crate::api::configure`.
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(crate::startup::system_routes)
-        .service(utoipa_actix_web::scope("/api/v1").configure(crate::startup::api_routes))
+        .configure(crate::api::configure)
         .split_for_parts();
     let mut api = api;
     CommonResponses.modify(&mut api);
