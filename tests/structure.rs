@@ -61,6 +61,32 @@ fn modules_under_src_have_no_import_cycle() {
     assert!(findings.is_empty(), "\n{}\n", findings.join("\n"));
 }
 
+/// The request side of who is calling (`auth::extract`) is for handlers; everything else —
+/// services, jobs, the read copies — takes the caller's standing from `auth::access`.
+#[test]
+fn only_the_http_side_uses_the_request_extractors() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = Graph::read(&src);
+    let http_side = |m: &str| {
+        m.rsplit("::")
+            .next()
+            .is_some_and(|last| last.ends_with("routes"))
+            || ["startup", "openapi", "http"]
+                .iter()
+                .any(|top| m == *top || m.starts_with(&format!("{top}::")))
+    };
+    let offenders: Vec<String> = graph
+        .edges
+        .iter()
+        .filter(|(from, _)| !http_side(from))
+        .filter_map(|(from, to)| {
+            to.get("auth::extract")
+                .map(|at| format!("{from} uses auth::extract ({at}): use auth::access"))
+        })
+        .collect();
+    assert!(offenders.is_empty(), "\n{}\n", offenders.join("\n"));
+}
+
 #[test]
 fn the_reader_sees_code_paths_and_not_comments_or_strings() {
     let text = r##"
