@@ -13,7 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::auth::extract::CurrentUser;
+use crate::auth::access::CurrentUser;
 use crate::calendar::{cst, month_bounds};
 use crate::entities::{
     community, pair_unit, pair_unit_community, pair_unit_member, user, wish, wish_claim,
