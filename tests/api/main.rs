@@ -19,6 +19,7 @@ mod ledger_race;
 mod me;
 mod merchant_staff;
 mod merchants;
+mod metrics;
 mod openapi;
 mod outage;
 mod outbox;
