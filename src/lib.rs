@@ -4,6 +4,7 @@
 //! Layers run one way: HTTP handlers (`*/routes.rs`: parse, authorise, call) → services
 //! (rules, transactions) → entities. Shared infrastructure sits beside the capabilities.
 
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cache;

@@ -47,6 +47,11 @@ pub struct JobLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobNameLabels {
+    pub job: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WeChatLabels {
     pub api: String,
     pub outcome: String,
@@ -76,7 +81,7 @@ pub struct Metrics {
     pub outbox_pending: Gauge,
     pub outbox_oldest_pending_seconds: FloatGauge,
     job_runs: Family<JobLabels, Counter>,
-    job_seconds: Family<KindLabels, Histogram, fn() -> Histogram>,
+    job_seconds: Family<JobNameLabels, Histogram, fn() -> Histogram>,
     wechat_calls: Family<WeChatLabels, Counter>,
     pub process_cpu_seconds: FloatGauge,
     pub process_resident_bytes: Gauge,
@@ -277,8 +282,8 @@ impl Metrics {
             })
             .inc();
         self.job_seconds
-            .get_or_create(&KindLabels {
-                kind: job.to_owned(),
+            .get_or_create(&JobNameLabels {
+                job: job.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
     }

@@ -45,13 +45,12 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The document as the server serves it.
+/// The document as the server serves it, made from the routes it runs: `crate::api::configure`.
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(crate::startup::system_routes)
-        .service(utoipa_actix_web::scope("/api/v1").configure(crate::startup::api_routes))
+        .configure(crate::api::configure)
         .split_for_parts();
     let mut api = api;
     CommonResponses.modify(&mut api);
@@ -112,6 +111,7 @@ impl Modify for CommonResponses {
             let stateful = !matches!(path.as_str(), "/healthz" | "/metrics");
             for operation in operations(item) {
                 positive_ids(operation);
+                text_parameters(operation);
                 for common in applicable(operation, stateful) {
                     add(operation, common);
                 }
@@ -183,6 +183,56 @@ fn positive_ids(operation: &mut Operation) {
             && schema.schema_type == SchemaType::Type(Type::Integer)
         {
             schema.minimum.get_or_insert(Number::Int(1));
+        }
+    }
+}
+
+/// What the server takes in a text parameter, said in its schema: no NUL anywhere in a query
+/// (the middleware refuses one, as PostgreSQL cannot store it), the `Idempotency-Key`'s
+/// visible characters, and `from`/`to` as a date or an RFC 3339 time.
+fn text_parameters(operation: &mut Operation) {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, SchemaFormat};
+    let is_text = |t: &SchemaType| match t {
+        SchemaType::Type(Type::String) => true,
+        SchemaType::Array(types) => types.contains(&Type::String),
+        _ => false,
+    };
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let RefOr::T(parameter) = parameter else {
+            continue;
+        };
+        let query = parameter.parameter_in == ParameterIn::Query;
+        let key = parameter.name == "Idempotency-Key";
+        if !(query || key) {
+            continue;
+        }
+        let Some(RefOr::T(Schema::Object(schema))) = &mut parameter.schema else {
+            continue;
+        };
+        if !is_text(&schema.schema_type)
+            || schema.pattern.is_some()
+            || schema.format.is_some()
+            || schema.enum_values.is_some()
+        {
+            continue;
+        }
+        if key {
+            schema.pattern = Some(crate::http::idempotency::PATTERN.to_owned());
+        } else if matches!(parameter.name.as_str(), "from" | "to") {
+            let format = |f| {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(f)))
+                    .build()
+            };
+            parameter.schema = Some(RefOr::T(Schema::AnyOf(
+                AnyOfBuilder::new()
+                    .item(format(KnownFormat::Date))
+                    .item(format(KnownFormat::DateTime))
+                    .build(),
+            )));
+        } else {
+            schema.pattern = Some("^[^\\u0000]*$".to_owned());
         }
     }
 }

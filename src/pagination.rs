@@ -44,7 +44,8 @@ impl PageQuery {
                 "每页数量须在 1 到 100 之间",
             ));
         }
-        let after = match &self.cursor {
+        // An empty cursor is the first page, as an absent one is.
+        let after = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => None,
             Some(c) => Some(
                 decode_cursor(c)

@@ -13,7 +13,7 @@ use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::auth::extract::{CommunityAccess, CurrentUser};
+use crate::auth::access::{CommunityAccess, CurrentUser};
 
 /// Entries kept before the map is emptied (bounds memory under churn).
 const MAX_ENTRIES: usize = 50_000;

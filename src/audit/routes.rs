@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::service::{self, Filter, Trail};
 use crate::auth::extract::{Admin, CurrentUser, InCommunity};
@@ -125,9 +126,12 @@ async fn street_trail(state: &AppState, user: &CurrentUser, street_id: i64) -> A
     Ok(Trail::Street(street_id))
 }
 
-/// GET /api/v1/communities/{community_id}/audit — the community's audit trail of staff
-/// actions, newest first (community admins, its street's admins, platform admins).
+/// GET /api/v1/communities/{community_id}/audit — 社区操作记录
+///
+/// The community's audit trail of staff actions, newest first (community admins, its street's
+/// admins, platform admins).
 #[utoipa::path(
+    operation_id = "list_community_audit",
     tag = "audit",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), PageQuery, AuditQuery),
@@ -150,9 +154,12 @@ pub async fn community_audit(
     Ok(HttpResponse::Ok().json(page_of(&state, trail, &page, &query).await?))
 }
 
-/// GET /api/v1/communities/{community_id}/audit/export — the community's trail (filtered
-/// like the list) as an Excel workbook, newest first, at most 20000 entries.
+/// GET /api/v1/communities/{community_id}/audit/export — 导出社区操作记录
+///
+/// The community's trail (filtered like the list) as an Excel workbook, newest first, at most 20000
+/// entries.
 #[utoipa::path(
+    operation_id = "export_community_audit",
     tag = "audit",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), AuditQuery),
@@ -181,9 +188,12 @@ pub async fn community_audit_export(
     .await
 }
 
-/// GET /api/v1/streets/{street_id}/audit — the street's audit trail, newest first: the
-/// entries of all its communities and the street's own (its street admins, platform admins).
+/// GET /api/v1/streets/{street_id}/audit — 街道操作记录
+///
+/// The street's audit trail, newest first: the entries of all its communities and the street's own
+/// (its street admins, platform admins).
 #[utoipa::path(
+    operation_id = "list_street_audit",
     tag = "audit",
     security(("bearer" = [])),
     params(("street_id" = i64, Path), PageQuery, AuditQuery),
@@ -206,9 +216,12 @@ pub async fn street_audit(
     Ok(HttpResponse::Ok().json(page_of(&state, trail, &page, &query).await?))
 }
 
-/// GET /api/v1/streets/{street_id}/audit/export — the street's trail (filtered like the
-/// list) as an Excel workbook, newest first, at most 20000 entries.
+/// GET /api/v1/streets/{street_id}/audit/export — 导出街道操作记录
+///
+/// The street's trail (filtered like the list) as an Excel workbook, newest first, at most 20000
+/// entries.
 #[utoipa::path(
+    operation_id = "export_street_audit",
     tag = "audit",
     security(("bearer" = [])),
     params(("street_id" = i64, Path), AuditQuery),
@@ -230,4 +243,17 @@ pub async fn street_audit_export(
     let street_id = path.into_inner();
     let trail = street_trail(&state, &user, street_id).await?;
     workbook(&state, trail, &query, &format!("street-{street_id}")).await
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/communities/{community_id}/audit…`.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(community_audit).service(community_audit_export);
+}
+
+/// `/streets/{street_id}/audit…`.
+pub fn streets_scope(cfg: &mut ServiceConfig) {
+    cfg.service(street_audit).service(street_audit_export);
 }

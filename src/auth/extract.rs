@@ -1,72 +1,21 @@
-//! Who is calling, and what they may do. `CurrentUser` is the signed-in user; `InCommunity<G>`
-//! is a signed-in user inside the community named by the `{community_id}` path segment, with
-//! the guard `G` already checked. A handler states what it needs by taking one of them.
-//!
-//! Tenancy: a caller with no tie to a community (no verified membership, no role there, not
-//! its street admin) gets 404 for it, as if it did not exist; a pending or rejected applicant
-//! has no tie. A member lacking the role gets 403.
+//! The request side of who is calling: reads the bearer token, serves read requests from the
+//! short-lived copies in `reads`, and loads the caller through `auth::access`. A handler
+//! states what it needs by taking `CurrentUser` (the signed-in user) or `InCommunity<G>` (a
+//! signed-in user inside the community named by the `{community_id}` path segment, with the
+//! guard `G` already checked). The types themselves, and every rule about them, live in
+//! `auth::access`; services use that module, never this one.
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
-use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationDef};
 
-use crate::auth::roles::{Role, Scope};
-use crate::entities::{auth_session, community, membership, role_grant, user};
+// Handlers name the guards of `InCommunity<G>` next to the extractors they take.
+use crate::auth::access::CommunityAccess;
+pub use crate::auth::access::{Admin, CommunityGuard, CurrentUser, Member, Reviewer};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::AppState;
-
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub user: user::Model,
-    pub session_id: String,
-    pub grants: Vec<role_grant::Model>,
-}
-
-impl CurrentUser {
-    pub fn id(&self) -> i64 {
-        self.user.id
-    }
-
-    fn has(&self, role: Role, scope_id: i64) -> bool {
-        self.grants
-            .iter()
-            .any(|g| g.role == role.as_str() && g.scope_id == scope_id)
-    }
-
-    pub fn is_platform_admin(&self) -> bool {
-        self.has(Role::PlatformAdmin, 0)
-    }
-
-    pub fn is_street_admin(&self, street_id: i64) -> bool {
-        self.is_platform_admin() || self.has(Role::StreetAdmin, street_id)
-    }
-
-    /// Whether the user works the counter of `merchant_id`.
-    pub fn is_staff_of(&self, merchant_id: i64) -> bool {
-        self.has(Role::MerchantStaff, merchant_id)
-    }
-
-    pub fn require_platform_admin(&self) -> AppResult<()> {
-        if self.is_platform_admin() {
-            Ok(())
-        } else {
-            Err(AppError::forbidden())
-        }
-    }
-
-    /// Community roles granted to this user in `community_id`.
-    pub fn community_grants(&self, community_id: i64) -> Vec<Role> {
-        self.grants
-            .iter()
-            .filter(|g| g.scope_id == community_id)
-            .filter_map(|g| Role::parse(&g.role))
-            .filter(|r| r.scope() == Scope::Community)
-            .collect()
-    }
-}
 
 fn bearer(req: &HttpRequest) -> AppResult<&str> {
     let header = req
@@ -91,22 +40,6 @@ fn state(req: &HttpRequest) -> AppResult<web::Data<AppState>> {
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))
 }
 
-fn user_session() -> RelationDef {
-    let session_to_user: RelationDef = auth_session::Entity::belongs_to(user::Entity)
-        .from(auth_session::Column::UserId)
-        .to(user::Column::Id)
-        .into();
-    session_to_user.rev()
-}
-
-fn user_grants() -> RelationDef {
-    let grant_to_user: RelationDef = role_grant::Entity::belongs_to(user::Entity)
-        .from(role_grant::Column::UserId)
-        .to(user::Column::Id)
-        .into();
-    grant_to_user.rev()
-}
-
 async fn load_current_user(req: &HttpRequest) -> AppResult<CurrentUser> {
     if let Some(found) = req.extensions().get::<CurrentUser>() {
         return Ok(found.clone());
@@ -123,30 +56,9 @@ async fn load_current_user(req: &HttpRequest) -> AppResult<CurrentUser> {
         req.extensions_mut().insert(cached.clone());
         return Ok(cached);
     }
-    // The live session with its live user and each of the user's roles: one query, a row per
-    // role (one row with no role for a user who has none).
-    let rows = user::Entity::find()
-        .join(JoinType::InnerJoin, user_session())
-        .join(JoinType::LeftJoin, user_grants())
-        .select_also(role_grant::Entity)
-        .filter(auth_session::Column::Id.eq(claims.sid.clone()))
-        .filter(auth_session::Column::UserId.eq(user_id))
-        .filter(auth_session::Column::RevokedAt.is_null())
-        .filter(user::Column::Id.eq(user_id))
-        .filter(user::Column::DeletedAt.is_null())
-        .all(&state.db)
-        .await?;
-    let mut rows = rows.into_iter();
-    let (user, first) = rows.next().ok_or_else(invalid)?;
-    let grants = first
-        .into_iter()
-        .chain(rows.filter_map(|(_, grant)| grant))
-        .collect();
-    let current = CurrentUser {
-        user,
-        session_id: claims.sid,
-        grants,
-    };
+    let current = CurrentUser::load(&state.db, &claims.sid, user_id)
+        .await?
+        .ok_or_else(invalid)?;
     if reading {
         state
             .reads
@@ -172,130 +84,6 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move { load_current_user(&req).await })
-    }
-}
-
-/// What a community endpoint needs of its caller.
-pub trait CommunityGuard {
-    fn allows(access: &CommunityAccess) -> bool;
-}
-
-/// A verified resident, anyone with a role in the community, or its street or platform admin.
-pub struct Member;
-/// Those who review residents: grid workers, community admins, street and platform admins.
-pub struct Reviewer;
-/// Community admins (社区两委), street admins of its street, platform admins.
-pub struct Admin;
-
-impl CommunityGuard for Member {
-    fn allows(a: &CommunityAccess) -> bool {
-        a.is_oversight || !a.roles.is_empty()
-    }
-}
-
-impl CommunityGuard for Reviewer {
-    fn allows(a: &CommunityAccess) -> bool {
-        a.is_oversight || a.has(Role::GridWorker) || a.has(Role::CommunityAdmin)
-    }
-}
-
-impl CommunityGuard for Admin {
-    fn allows(a: &CommunityAccess) -> bool {
-        a.is_oversight || a.has(Role::CommunityAdmin)
-    }
-}
-
-/// The caller's standing in one community.
-#[derive(Debug, Clone)]
-pub struct CommunityAccess {
-    pub community: community::Model,
-    pub membership: Option<membership::Model>,
-    /// Community roles, including `Resident` when the membership is verified.
-    pub roles: Vec<Role>,
-    /// Street admin of the community's street, or platform admin.
-    pub is_oversight: bool,
-}
-
-impl CommunityAccess {
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    /// Whether the caller has a tie that opens the community (otherwise: 404): a verified
-    /// membership (which makes them `Resident`), a community role, or oversight. A pending,
-    /// rejected or departed applicant is an outsider: what a join flow needs (the community's
-    /// card, `POST /join`, their own status under `GET /me`) takes only a `CurrentUser`.
-    fn is_related(&self) -> bool {
-        self.is_oversight || !self.roles.is_empty()
-    }
-
-    /// Loads the caller's standing in `community_id`; 404 when the community does not exist
-    /// or the caller has no tie to it.
-    pub async fn load(
-        state: &AppState,
-        current: &CurrentUser,
-        community_id: i64,
-    ) -> AppResult<CommunityAccess> {
-        let community = community::Entity::find_by_id(community_id)
-            .one(&state.db)
-            .await?
-            .ok_or_else(AppError::not_found)?;
-        let membership = membership::Entity::find()
-            .filter(membership::Column::CommunityId.eq(community_id))
-            .filter(membership::Column::UserId.eq(current.id()))
-            .one(&state.db)
-            .await?;
-        let access = Self::standing(current, community, membership);
-        if !access.is_related() {
-            return Err(AppError::not_found());
-        }
-        Ok(access)
-    }
-
-    /// The caller's standing in each of `community_ids` that opens to them (others are left
-    /// out), in two queries whatever their number: for a shop serving many communities.
-    pub async fn load_many(
-        state: &AppState,
-        current: &CurrentUser,
-        community_ids: &[i64],
-    ) -> AppResult<Vec<CommunityAccess>> {
-        let communities = community::Entity::find()
-            .filter(community::Column::Id.is_in(community_ids.iter().copied()))
-            .all(&state.db)
-            .await?;
-        let mut memberships = membership::Entity::find()
-            .filter(membership::Column::CommunityId.is_in(community_ids.iter().copied()))
-            .filter(membership::Column::UserId.eq(current.id()))
-            .all(&state.db)
-            .await?;
-        Ok(communities
-            .into_iter()
-            .map(|c| {
-                let m = memberships
-                    .iter()
-                    .position(|m| m.community_id == c.id)
-                    .map(|i| memberships.swap_remove(i));
-                Self::standing(current, c, m)
-            })
-            .filter(CommunityAccess::is_related)
-            .collect())
-    }
-
-    fn standing(
-        current: &CurrentUser,
-        community: community::Model,
-        membership: Option<membership::Model>,
-    ) -> CommunityAccess {
-        let mut roles = current.community_grants(community.id);
-        if membership.as_ref().is_some_and(|m| m.status == "verified") {
-            roles.push(Role::Resident);
-        }
-        CommunityAccess {
-            is_oversight: current.is_street_admin(community.street_id),
-            community,
-            membership,
-            roles,
-        }
     }
 }
 
@@ -336,7 +124,7 @@ impl<G: CommunityGuard + 'static> FromRequest for InCommunity<G> {
             let access = match cached {
                 Some(access) => access,
                 None => {
-                    let access = CommunityAccess::load(&state, &user, community_id).await?;
+                    let access = CommunityAccess::load(&state.db, &user, community_id).await?;
                     if is_read(&req) {
                         state.reads.access.put(key, access.clone());
                     }

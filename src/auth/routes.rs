@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::CurrentUser;
 use crate::auth::service::{self, Tokens};
@@ -65,8 +66,11 @@ fn client_ip(state: &AppState, req: &HttpRequest) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// POST /api/v1/auth/login — 微信登录
+///
 /// Signs in with a WeChat login code; creates the user on first login.
 #[utoipa::path(
+    operation_id = "login",
     tag = "auth",
     request_body = LoginRequest,
     responses(
@@ -90,9 +94,12 @@ pub async fn login(
     token_response(&state, tokens)
 }
 
+/// POST /api/v1/auth/refresh — 刷新登录令牌
+///
 /// Exchanges a refresh token for a new access token and refresh token. A refresh token works
 /// once; presenting a used one signs the whole login out.
 #[utoipa::path(
+    operation_id = "refresh_session",
     tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -109,8 +116,11 @@ pub async fn refresh(
     token_response(&state, tokens)
 }
 
+/// POST /api/v1/auth/logout — 退出登录
+///
 /// Signs out: the current login's refresh token and access tokens stop working.
 #[utoipa::path(
+    operation_id = "logout",
     tag = "auth",
     security(("bearer" = [])),
     responses(
@@ -122,4 +132,12 @@ pub async fn refresh(
 pub async fn logout(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
     service::revoke_session(&state.db, &user.session_id, "logout").await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/auth/…`.
+pub fn auth_scope(cfg: &mut ServiceConfig) {
+    cfg.service(login).service(refresh).service(logout);
 }

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::{Admin, CurrentUser, InCommunity};
 use crate::codes::service::{self, Purpose};
@@ -65,8 +66,11 @@ pub struct ResolvedCode {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// POST /api/v1/communities/{community_id}/codes — 生成小程序码
+///
 /// Makes a code for the community (community admins), e.g. the join poster's code.
 #[utoipa::path(
+    operation_id = "create_code",
     tag = "codes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -96,8 +100,11 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(code)?))
 }
 
+/// GET /api/v1/communities/{community_id}/codes — 社区小程序码列表
+///
 /// The community's codes, oldest first (community admins).
 #[utoipa::path(
+    operation_id = "list_codes",
     tag = "codes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), PageQuery),
@@ -114,8 +121,11 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, keyset, |c| c.id, view)?))
 }
 
+/// GET /api/v1/codes/{scene} — 解析扫码场景
+///
 /// Tells the mini-program what a scanned code opens — or that it expired or was revoked.
 #[utoipa::path(
+    operation_id = "resolve_code",
     tag = "codes",
     security(("bearer" = [])),
     params(("scene" = String, Path)),
@@ -144,8 +154,11 @@ pub async fn resolve(
     }))
 }
 
+/// POST /api/v1/codes/{scene}/revoke — 停用小程序码
+///
 /// Stops a code from working (community admins). Printed posters then resolve as revoked.
 #[utoipa::path(
+    operation_id = "revoke_code",
     tag = "codes",
     security(("bearer" = [])),
     params(("scene" = String, Path)),
@@ -161,9 +174,12 @@ pub async fn revoke(
     Ok(HttpResponse::Ok().json(view(code)?))
 }
 
+/// GET /api/v1/codes/{scene}/image — 小程序码图片
+///
 /// The code's image, to print (community admins): a WeChat mini-program code, or a plain QR
 /// code in development mode. Made once, then served from storage.
 #[utoipa::path(
+    operation_id = "get_code_image",
     tag = "codes",
     security(("bearer" = [])),
     params(("scene" = String, Path)),
@@ -188,4 +204,17 @@ pub async fn image(
         .content_type(content_type)
         .insert_header(("Cache-Control", "private, max-age=3600"))
         .body(bytes))
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/communities/{community_id}/codes`.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(create).service(list);
+}
+
+/// `/codes/{scene}`: resolve, revoke, image.
+pub fn codes_scope(cfg: &mut ServiceConfig) {
+    cfg.service(resolve).service(revoke).service(image);
 }

@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
+use crate::auth::access::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
 use crate::entities::{community, qr_code};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
 use crate::pagination::Keyset;
@@ -269,7 +269,7 @@ async fn managed(
     if code.purpose == Purpose::MerchantCounter.as_str() && current.is_staff_of(code.target_id) {
         return Ok(code);
     }
-    let access = CommunityAccess::load(state, current, code.community_id).await?;
+    let access = CommunityAccess::load(&state.db, current, code.community_id).await?;
     if !Admin::allows(&access) {
         return Err(AppError::not_found());
     }

@@ -9,7 +9,7 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::auth::extract::{CommunityAccess, CommunityGuard, CurrentUser};
+use crate::auth::access::{CommunityAccess, CommunityGuard, CurrentUser};
 use crate::auth::roles::{Role, Scope};
 use crate::entities::{role_grant, street, user};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
@@ -37,16 +37,16 @@ async fn authorize(
                 .one(&state.db)
                 .await?
                 .ok_or_else(AppError::not_found)?;
-            let access = CommunityAccess::load(state, current, merchant.community_id).await?;
-            if crate::auth::extract::Admin::allows(&access) {
+            let access = CommunityAccess::load(&state.db, current, merchant.community_id).await?;
+            if crate::auth::access::Admin::allows(&access) {
                 Ok(())
             } else {
                 Err(AppError::forbidden())
             }
         }
         Scope::Community => {
-            let access = CommunityAccess::load(state, current, scope_id).await?;
-            if crate::auth::extract::Admin::allows(&access) {
+            let access = CommunityAccess::load(&state.db, current, scope_id).await?;
+            if crate::auth::access::Admin::allows(&access) {
                 Ok(())
             } else {
                 Err(AppError::forbidden())

@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::auth::extract::CurrentUser;
+use crate::auth::access::CurrentUser;
 use crate::entities::{building, community, district, grid, household, street};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
 use crate::pagination::Keyset;

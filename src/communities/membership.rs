@@ -14,7 +14,7 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::auth::extract::CurrentUser;
+use crate::auth::access::CurrentUser;
 use crate::entities::{community, household, membership, user};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
 use crate::notifications::outbox::{self, Event, local_time_now};
@@ -22,24 +22,7 @@ use crate::pagination::Keyset;
 use crate::state::AppState;
 use crate::validate;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pending,
-    Verified,
-    Rejected,
-    Left,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Verified => "verified",
-            Status::Rejected => "rejected",
-            Status::Left => "left",
-        }
-    }
-}
+pub use crate::communities::residents::Status;
 
 fn already_member() -> AppError {
     AppError::new(ErrorCode::AlreadyMember, "您已加入或已申请加入该社区")
@@ -134,22 +117,12 @@ pub async fn list(
     if let Some(after) = page.after {
         query = query.filter(membership::Column::Id.gt(after));
     }
-    let rows = query
+    Ok(query
+        .find_also_related(user::Entity)
         .order_by_asc(membership::Column::Id)
         .limit(page.limit + 1)
         .all(&state.db)
-        .await?;
-    let users = user::Entity::find()
-        .filter(user::Column::Id.is_in(rows.iter().map(|m| m.user_id)))
-        .all(&state.db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|m| {
-            let u = users.iter().find(|u| u.id == m.user_id).cloned();
-            (m, u)
-        })
-        .collect())
+        .await?)
 }
 
 /// The outcome a reviewer chooses for a pending membership.

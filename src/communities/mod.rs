@@ -4,5 +4,6 @@
 pub mod grants;
 pub mod hierarchy;
 pub mod membership;
+pub mod residents;
 pub mod routes;
 pub mod types;

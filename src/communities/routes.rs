@@ -1,6 +1,7 @@
 //! Community endpoints: the hierarchy, joining and verification, and role grants.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::{Admin, CurrentUser, InCommunity, Member, Reviewer};
 use crate::communities::membership::{Decision, Status};
@@ -13,8 +14,11 @@ use crate::state::AppState;
 use crate::users::routes::GrantView;
 use crate::users::views::masked_phone;
 
+/// GET /api/v1/districts — 区列表
+///
 /// Lists districts (区).
 #[utoipa::path(
+    operation_id = "list_districts",
     tag = "communities",
     security(("bearer" = [])),
     responses((status = 200, body = Vec<DistrictView>), (status = 401, body = ErrorBody))
@@ -28,8 +32,11 @@ pub async fn list_districts(
     Ok(HttpResponse::Ok().json(rows.into_iter().map(DistrictView::from).collect::<Vec<_>>()))
 }
 
+/// POST /api/v1/districts — 新建区
+///
 /// Creates a district (platform admins).
 #[utoipa::path(
+    operation_id = "create_district",
     tag = "communities",
     security(("bearer" = [])),
     request_body = NewPlace,
@@ -50,8 +57,11 @@ pub async fn create_district(
     Ok(HttpResponse::Created().json(DistrictView::from(created)))
 }
 
+/// GET /api/v1/districts/{district_id}/streets — 街道列表
+///
 /// Lists the streets (街道) of a district.
 #[utoipa::path(
+    operation_id = "list_streets",
     tag = "communities",
     security(("bearer" = [])),
     params(("district_id" = i64, Path)),
@@ -67,8 +77,11 @@ pub async fn list_streets(
     Ok(HttpResponse::Ok().json(rows.into_iter().map(StreetView::from).collect::<Vec<_>>()))
 }
 
+/// POST /api/v1/districts/{district_id}/streets — 新建街道
+///
 /// Creates a street in a district (platform admins).
 #[utoipa::path(
+    operation_id = "create_street",
     tag = "communities",
     security(("bearer" = [])),
     params(("district_id" = i64, Path)),
@@ -91,8 +104,11 @@ pub async fn create_street(
     Ok(HttpResponse::Created().json(StreetView::from(created)))
 }
 
+/// GET /api/v1/streets/{street_id}/communities — 街道社区列表
+///
 /// Lists the communities (社区) of a street, to find one to join.
 #[utoipa::path(
+    operation_id = "list_communities",
     tag = "communities",
     security(("bearer" = [])),
     params(("street_id" = i64, Path), PageQuery),
@@ -111,8 +127,11 @@ pub async fn list_communities(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// POST /api/v1/streets/{street_id}/communities — 新建社区
+///
 /// Creates a community in a street (that street's admins, platform admins).
 #[utoipa::path(
+    operation_id = "create_community",
     tag = "communities",
     security(("bearer" = [])),
     params(("street_id" = i64, Path)),
@@ -143,8 +162,11 @@ pub async fn create_community(
     Ok(HttpResponse::Created().json(CommunityView::from(created)))
 }
 
+/// GET /api/v1/communities/{community_id} — 社区名片
+///
 /// A community's public card: name and address, as on its join poster.
 #[utoipa::path(
+    operation_id = "get_community",
     tag = "communities",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -160,8 +182,11 @@ pub async fn get_community(
     Ok(HttpResponse::Ok().json(CommunityView::from(c)))
 }
 
+/// GET /api/v1/communities/{community_id}/grids — 网格列表
+///
 /// The grids (网格) of a community (its members and staff).
 #[utoipa::path(
+    operation_id = "list_grids",
     tag = "communities",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), PageQuery),
@@ -183,8 +208,11 @@ pub async fn list_grids(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// POST /api/v1/communities/{community_id}/grids — 新建网格
+///
 /// Creates a grid (community admins).
 #[utoipa::path(
+    operation_id = "create_grid",
     tag = "communities",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -206,8 +234,11 @@ pub async fn create_grid(
     Ok(HttpResponse::Created().json(GridView::from(g)))
 }
 
+/// GET /api/v1/communities/{community_id}/buildings — 楼栋列表
+///
 /// The buildings (楼栋) of a community.
 #[utoipa::path(
+    operation_id = "list_buildings",
     tag = "communities",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), PageQuery),
@@ -229,8 +260,11 @@ pub async fn list_buildings(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// POST /api/v1/communities/{community_id}/buildings — 新建楼栋
+///
 /// Creates a building, optionally in a grid of the same community (community admins).
 #[utoipa::path(
+    operation_id = "create_building",
     tag = "communities",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -255,8 +289,11 @@ pub async fn create_building(
     Ok(HttpResponse::Created().json(BuildingView::from(created)))
 }
 
+/// GET /api/v1/communities/{community_id}/households — 住户列表
+///
 /// The households of a community, optionally of one building (staff).
 #[utoipa::path(
+    operation_id = "list_households",
     tag = "communities",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), HouseholdFilter, PageQuery),
@@ -280,8 +317,11 @@ pub async fn list_households(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// POST /api/v1/communities/{community_id}/households — 新建住户
+///
 /// Creates a household (unit and room) in a building of the community (community admins).
 #[utoipa::path(
+    operation_id = "create_household",
     tag = "communities",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -307,9 +347,12 @@ pub async fn create_household(
     Ok(HttpResponse::Created().json(HouseholdView::from(created)))
 }
 
+/// POST /api/v1/communities/{community_id}/join — 申请加入社区
+///
 /// Asks to join a community (from its join QR code). The membership waits for a grid worker
 /// or community admin to verify it.
 #[utoipa::path(
+    operation_id = "join_community",
     tag = "memberships",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -354,8 +397,11 @@ fn parse_status(raw: Option<&str>) -> AppResult<Status> {
     }
 }
 
+/// GET /api/v1/communities/{community_id}/memberships — 社区成员列表
+///
 /// Memberships of a community by status, oldest first (grid workers, community admins).
 #[utoipa::path(
+    operation_id = "list_memberships",
     tag = "memberships",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), MembershipFilter, PageQuery),
@@ -412,8 +458,11 @@ fn member_view(m: crate::entities::membership::Model) -> MemberView {
     }
 }
 
+/// POST /api/v1/communities/{community_id}/memberships/{membership_id}/approve — 通过入社申请
+///
 /// Verifies a pending resident, optionally placing them in a household.
 #[utoipa::path(
+    operation_id = "approve_membership",
     tag = "memberships",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), ("membership_id" = i64, Path)),
@@ -447,8 +496,11 @@ pub async fn approve(
     Ok(HttpResponse::Ok().json(member_view(m)))
 }
 
+/// POST /api/v1/communities/{community_id}/memberships/{membership_id}/reject — 驳回入社申请
+///
 /// Rejects a pending membership with a reason the applicant sees.
 #[utoipa::path(
+    operation_id = "reject_membership",
     tag = "memberships",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), ("membership_id" = i64, Path)),
@@ -482,8 +534,11 @@ pub async fn reject(
     Ok(HttpResponse::Ok().json(member_view(m)))
 }
 
+/// PUT /api/v1/communities/{community_id}/memberships/{membership_id}/household — 设置居民住户
+///
 /// Places a resident in a household of the community, or moves them.
 #[utoipa::path(
+    operation_id = "set_membership_household",
     tag = "memberships",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), ("membership_id" = i64, Path)),
@@ -514,8 +569,11 @@ pub async fn set_household(
     Ok(HttpResponse::Ok().json(member_view(m)))
 }
 
+/// GET /api/v1/communities/{community_id}/role-grants — 社区角色授权
+///
 /// The role grants of a community (community admins).
 #[utoipa::path(
+    operation_id = "list_community_role_grants",
     tag = "roles",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -548,9 +606,12 @@ pub async fn list_grants(
     Ok(HttpResponse::Ok().json(views))
 }
 
+/// POST /api/v1/role-grants — 授予角色
+///
 /// Grants a role. Platform admins grant any role; street admins grant community roles in their
 /// street; community admins grant community roles in their community.
 #[utoipa::path(
+    operation_id = "create_role_grant",
     tag = "roles",
     security(("bearer" = [])),
     request_body = NewGrant,
@@ -575,8 +636,11 @@ pub async fn create_grant(
     Ok(HttpResponse::Created().json(view))
 }
 
+/// DELETE /api/v1/role-grants/{grant_id} — 撤销角色授权
+///
 /// Revokes a role grant (whoever could grant it).
 #[utoipa::path(
+    operation_id = "delete_role_grant",
     tag = "roles",
     security(("bearer" = [])),
     params(("grant_id" = i64, Path)),
@@ -590,4 +654,43 @@ pub async fn delete_grant(
 ) -> AppResult<HttpResponse> {
     grants::revoke(&state, &user, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/communities/{community_id}`: the card, grids, buildings, households, joining, memberships
+/// and the community's role grants.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(get_community)
+        .service(list_grids)
+        .service(create_grid)
+        .service(list_buildings)
+        .service(create_building)
+        .service(list_households)
+        .service(create_household)
+        .service(join)
+        .service(list_memberships)
+        .service(approve)
+        .service(reject)
+        .service(set_household)
+        .service(list_grants);
+}
+
+/// `/districts`: districts and their streets.
+pub fn districts_scope(cfg: &mut ServiceConfig) {
+    cfg.service(list_districts)
+        .service(create_district)
+        .service(list_streets)
+        .service(create_street);
+}
+
+/// `/streets/{street_id}/communities`.
+pub fn streets_scope(cfg: &mut ServiceConfig) {
+    cfg.service(list_communities).service(create_community);
+}
+
+/// `/role-grants`: granting and revoking roles.
+pub fn role_grants_scope(cfg: &mut ServiceConfig) {
+    cfg.service(create_grant).service(delete_grant);
 }

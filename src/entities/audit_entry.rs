@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// One staff action in the audit trail. Rows are only ever inserted (the database refuses
-/// UPDATE and DELETE); `crate::audit::record` writes them inside the action's transaction.
+/// UPDATE and DELETE); `audit::record` writes them inside the action's transaction.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_entries")]
 pub struct Model {

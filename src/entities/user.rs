@@ -21,6 +21,25 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The user's sign-in sessions, live and revoked.
+    #[sea_orm(has_many = "super::auth_session::Entity")]
+    AuthSession,
+    /// The roles granted to the user.
+    #[sea_orm(has_many = "super::role_grant::Entity")]
+    RoleGrant,
+}
+
+impl Related<super::auth_session::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::AuthSession.def()
+    }
+}
+
+impl Related<super::role_grant::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RoleGrant.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::state::AppState;
 
@@ -19,8 +20,10 @@ pub struct Readiness {
     pub cache: &'static str,
 }
 
-/// GET /healthz — the process is alive.
-#[utoipa::path(tag = "system", responses((status = 200, body = Health)))]
+/// GET /healthz — 存活检查
+///
+/// The process is alive.
+#[utoipa::path(operation_id = "healthz", tag = "system", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
@@ -48,9 +51,11 @@ async fn answers<E: std::fmt::Display>(
     }
 }
 
-/// GET /readyz — the database and the cache both answer, each within a second; the body
-/// says which is down.
+/// GET /readyz — 就绪检查
+///
+/// The database and the cache both answer, each within a second; the body says which is down.
 #[utoipa::path(
+    operation_id = "readyz",
     tag = "system",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))
 )]
@@ -78,8 +83,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// GET /metrics — what an operator needs when something goes wrong (see `crate::metrics`).
+/// GET /metrics — 运行指标
+///
+/// What an operator needs when something goes wrong (see `crate::metrics`).
 #[utoipa::path(
+    operation_id = "metrics",
     tag = "system",
     responses((status = 200, description = "OpenMetrics text format", content_type = "application/openmetrics-text"))
 )]
@@ -128,4 +136,12 @@ async fn sample(state: &AppState) {
                 .set(n);
         }
     }
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/healthz`, `/readyz` and `/metrics`, outside `/api/v1`.
+pub fn root(cfg: &mut ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
 }

@@ -10,6 +10,10 @@ use crate::error::AppError;
 
 pub struct IdempotencyKey(pub String);
 
+/// The header's values as the OpenAPI document states them: 1 to 64 visible ASCII
+/// characters, with the spaces or tabs around them that HTTP allows.
+pub const PATTERN: &str = r"^[ \t]*[!-~]{1,64}[ \t]*$";
+
 fn parse(req: &HttpRequest) -> Result<IdempotencyKey, AppError> {
     let bad = || {
         AppError::invalid_parameter(

@@ -22,9 +22,10 @@ use crate::pagination::Keyset;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::extract::CurrentUser;
+use crate::auth::access::CurrentUser;
+use crate::communities::residents;
 use crate::entities::{
-    ledger_transaction, membership, merchant, merchant_community, offer, pay_code, redemption, user,
+    ledger_transaction, merchant, merchant_community, offer, pay_code, redemption, user,
 };
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
@@ -38,13 +39,10 @@ pub async fn issue_pay_code(
     current: &CurrentUser,
     community_id: i64,
 ) -> AppResult<(String, DateTime<Utc>)> {
-    let resident = membership::Entity::find()
-        .filter(membership::Column::CommunityId.eq(community_id))
-        .filter(membership::Column::UserId.eq(current.id()))
-        .filter(membership::Column::Status.eq("verified"))
-        .one(&state.db)
-        .await?;
-    if resident.is_none() {
+    if residents::verified_resident(&state.db, community_id, current.id())
+        .await?
+        .is_none()
+    {
         return Err(AppError::not_found());
     }
     let mut bytes = [0u8; 8];
@@ -461,13 +459,9 @@ pub async fn pay_at_counter(
     let item = Item::asked(req.offer_id, req.amount)?;
     let shop = open_shop(state, code.target_id).await?;
     let served = crate::merchants::service::served(&state.db, &shop).await?;
-    let mine: Vec<i64> = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(resident.id()))
-        .filter(membership::Column::Status.eq("verified"))
-        .all(&state.db)
+    let mine: Vec<i64> = residents::communities_of(&state.db, resident.id())
         .await?
         .into_iter()
-        .map(|m| m.community_id)
         .filter(|c| served.contains(c))
         .collect();
     let community_id = match (req.community_id, mine.as_slice()) {

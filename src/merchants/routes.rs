@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::{Admin, CurrentUser, InCommunity, Member};
 use crate::entities::{merchant, offer};
@@ -197,8 +198,11 @@ pub struct NewRedemption {
     pub amount: Option<i64>,
 }
 
+/// POST /api/v1/communities/{community_id}/merchants — 社区商家入驻
+///
 /// Admits a merchant to the community (community admins).
 #[utoipa::path(
+    operation_id = "create_merchant",
     tag = "merchants",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -227,9 +231,12 @@ pub async fn create_merchant(
     Ok(HttpResponse::Created().json(MerchantView::new(m, served)))
 }
 
+/// POST /api/v1/streets/{street_id}/merchants — 街道商家入驻
+///
 /// Admits a merchant for several communities of the street (street admins): it accepts the
 /// beans of each, and its sales are booked in the resident's own community.
 #[utoipa::path(
+    operation_id = "create_street_merchant",
     tag = "merchants",
     security(("bearer" = [])),
     params(("street_id" = i64, Path)),
@@ -260,8 +267,11 @@ pub async fn create_street_merchant(
     Ok(HttpResponse::Created().json(MerchantView::new(m, served)))
 }
 
+/// GET /api/v1/communities/{community_id}/merchants — 社区商家列表
+///
 /// The community's merchants (its members).
 #[utoipa::path(
+    operation_id = "list_merchants",
     tag = "merchants",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), PageQuery),
@@ -287,8 +297,11 @@ pub async fn list_merchants(
     )?))
 }
 
+/// PUT /api/v1/merchants/{merchant_id}/status — 停用或恢复商家
+///
 /// Suspends or reactivates a merchant (its community's admins).
 #[utoipa::path(
+    operation_id = "set_merchant_status",
     tag = "merchants",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path)),
@@ -307,8 +320,11 @@ pub async fn set_status(
     Ok(HttpResponse::Ok().json(MerchantView::new(m, served)))
 }
 
+/// POST /api/v1/merchants/{merchant_id}/invites — 邀请店员
+///
 /// Makes a one-time invitation code for a member of staff (its community's admins).
 #[utoipa::path(
+    operation_id = "invite_merchant_staff",
     tag = "merchants",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path)),
@@ -324,8 +340,11 @@ pub async fn invite(
     Ok(HttpResponse::Created().json(Invitation { code, expires_at }))
 }
 
+/// POST /api/v1/merchant/staff/join — 凭邀请码加入店员
+///
 /// Joins a merchant's staff with an invitation code.
 #[utoipa::path(
+    operation_id = "join_merchant_staff",
     tag = "merchants",
     security(("bearer" = [])),
     request_body = JoinStaff,
@@ -342,8 +361,11 @@ pub async fn join_staff(
     Ok(HttpResponse::Ok().json(MerchantView::new(m, served)))
 }
 
+/// POST /api/v1/merchants/{merchant_id}/offers — 新增优惠
+///
 /// Adds an offer (the merchant's staff or its community's admins).
 #[utoipa::path(
+    operation_id = "create_offer",
     tag = "merchants",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path)),
@@ -376,8 +398,11 @@ pub async fn create_offer(
     Ok(HttpResponse::Created().json(offer_view(o, Some(shop.name))))
 }
 
+/// GET /api/v1/merchants/{merchant_id}/offers — 商家全部优惠
+///
 /// All of a merchant's offers, withdrawn ones too (its staff and admins).
 #[utoipa::path(
+    operation_id = "list_merchant_offers",
     tag = "merchants",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path), PageQuery),
@@ -400,9 +425,12 @@ pub async fn merchant_offers(
     )?))
 }
 
+/// PATCH /api/v1/offers/{offer_id} — 修改优惠
+///
 /// Changes an offer: name, price, stock, limit, validity or photo (a field left out stays as
 /// it is, `null` clears it), or withdraws it. Receipts already given keep what was sold.
 #[utoipa::path(
+    operation_id = "update_offer",
     tag = "merchants",
     security(("bearer" = [])),
     params(("offer_id" = i64, Path)),
@@ -431,8 +459,11 @@ pub async fn update_offer(
     Ok(HttpResponse::Ok().json(offer_view(o, Some(shop.name))))
 }
 
+/// GET /api/v1/communities/{community_id}/offers — 社区可用优惠
+///
 /// The offers a resident can use now in this community.
 #[utoipa::path(
+    operation_id = "list_community_offers",
     tag = "merchants",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), PageQuery),
@@ -454,8 +485,11 @@ pub async fn community_offers(
     )?))
 }
 
+/// GET /api/v1/me/pay-code — 我的付款码
+///
 /// A fresh pay code (付款码) for spending this community's beans: about a minute, once.
 #[utoipa::path(
+    operation_id = "get_pay_code",
     tag = "merchants",
     security(("bearer" = [])),
     params(PayCodeQuery),
@@ -517,9 +551,12 @@ pub struct RedemptionLine {
     pub created_at: DateTime<Utc>,
 }
 
+/// POST /api/v1/merchants/{merchant_id}/counter-codes — 生成收款码
+///
 /// A new counter code (收款码) for the shop (its staff and managers): print it by the till;
 /// residents scan it and confirm what they pay. Revoke old ones at `/codes/{scene}/revoke`.
 #[utoipa::path(
+    operation_id = "create_counter_code",
     tag = "merchants",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path)),
@@ -540,10 +577,13 @@ pub async fn create_counter_code(
     }))
 }
 
+/// POST /api/v1/me/counter-payments — 扫收款码付金豆
+///
 /// The resident scanned the shop's counter code and confirms what to pay: the wallet is
 /// debited, the merchant credited, one taken from stock. Requires `Idempotency-Key`: a retry
 /// returns the same receipt. Staff see it in the shop's redemptions.
 #[utoipa::path(
+    operation_id = "pay_at_counter",
     tag = "merchants",
     security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per payment", pattern = r"^[ \t]*[!-~]{1,64}[ \t]*$")),
@@ -587,11 +627,14 @@ pub struct RedemptionFilter {
     pub staff_user_id: Option<i64>,
 }
 
-/// GET /api/v1/merchants/{merchant_id}/redemptions — the shop's redemptions, newest first.
+/// GET /api/v1/merchants/{merchant_id}/redemptions — 商家核销记录
+///
+/// The shop's redemptions, newest first.
 ///
 /// Each names the member of staff who made it; `?staff_user_id=` keeps one member's sales
 /// (its staff and managers).
 #[utoipa::path(
+    operation_id = "list_merchant_redemptions",
     tag = "merchants",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path), RedemptionFilter, PageQuery),
@@ -640,9 +683,12 @@ pub async fn list_redemptions(
     )?))
 }
 
+/// POST /api/v1/merchant/redemptions — 扫付款码核销
+///
 /// Staff scan a resident's pay code: the wallet is debited, the merchant credited, one taken
 /// from stock. Requires `Idempotency-Key`: a retry returns the same receipt.
 #[utoipa::path(
+    operation_id = "redeem_pay_code",
     tag = "merchants",
     security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "1–64 visible characters, one per redemption", pattern = r"^[ \t]*[!-~]{1,64}[ \t]*$")),
@@ -678,8 +724,11 @@ pub async fn redeem(
     Ok(HttpResponse::Created().json(receipt))
 }
 
+/// GET /api/v1/redemptions/{redemption_id} — 核销凭证
+///
 /// A redemption's receipt (the resident, the merchant's staff and admins).
 #[utoipa::path(
+    operation_id = "get_receipt",
     tag = "merchants",
     security(("bearer" = [])),
     params(("redemption_id" = i64, Path)),
@@ -694,12 +743,14 @@ pub async fn get_receipt(
     Ok(HttpResponse::Ok().json(redemption::receipt(&state, &user, path.into_inner()).await?))
 }
 
-/// POST /api/v1/redemptions/{redemption_id}/reverse — reverses a redemption (staff within the
-/// window, community admins any time): the beans go back to the wallet, one back into stock.
-/// The answer is the reversed receipt. With an `Idempotency-Key`, a retry by the same person
-/// with the same key (a till that heard nothing back) gets the same receipt again; any other
-/// second reversal is `ALREADY_REVERSED`.
+/// POST /api/v1/redemptions/{redemption_id}/reverse — 撤销核销
+///
+/// Reverses a redemption (staff within the window, community admins any time): the beans go back to
+/// the wallet, one back into stock. The answer is the reversed receipt. With an `Idempotency-Key`,
+/// a retry by the same person with the same key (a till that heard nothing back) gets the same
+/// receipt again; any other second reversal is `ALREADY_REVERSED`.
 #[utoipa::path(
+    operation_id = "reverse_redemption",
     tag = "merchants",
     security(("bearer" = [])),
     params(
@@ -733,12 +784,15 @@ pub struct StatementFormat {
     pub format: Option<String>,
 }
 
+/// GET /api/v1/merchants/{merchant_id}/statements/{month} — 月度对账单
+///
 /// A merchant's monthly statement (对账单): per offer and per day, reversals, beans to settle
 /// (its staff and admins). `?format=csv` or `?format=xlsx` for a spreadsheet.
 #[utoipa::path(
+    operation_id = "get_statement",
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, year 0001 to 9999", pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"), StatementFormat),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, 2000-01 to 2100-12", pattern = r"^(20[0-9]{2}-(0[1-9]|1[0-2])|2100-(0[1-9]|1[0-2]))$"), StatementFormat),
     responses(
         (status = 200, description = "JSON by default; CSV or XLSX as `format` asks", content(
             (Statement = "application/json"),
@@ -781,12 +835,15 @@ pub async fn get_statement(
     }
 }
 
+/// POST /api/v1/merchants/{merchant_id}/statements/{month}/settle — 月度结算
+///
 /// Marks a finished month settled: its beans move to the settlement account (the merchant's
 /// community admins). Once per month.
 #[utoipa::path(
+    operation_id = "settle_statement",
     tag = "merchants",
     security(("bearer" = [])),
-    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, year 0001 to 9999", pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$")),
+    params(("merchant_id" = i64, Path), ("month" = String, Path, description = "YYYY-MM, 2000-01 to 2100-12", pattern = r"^(20[0-9]{2}-(0[1-9]|1[0-2])|2100-(0[1-9]|1[0-2]))$")),
     responses(
         (status = 200, body = Statement),
         (status = 404, body = ErrorBody),
@@ -801,4 +858,54 @@ pub async fn settle(
 ) -> AppResult<HttpResponse> {
     let (merchant_id, month) = path.into_inner();
     Ok(HttpResponse::Ok().json(settlement::settle(&state, &user, merchant_id, &month).await?))
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/communities/{community_id}/merchants` and `…/offers`.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(create_merchant)
+        .service(list_merchants)
+        .service(community_offers);
+}
+
+/// `/merchant/…`: what a member of a shop's staff does at the counter.
+pub fn merchant_scope(cfg: &mut ServiceConfig) {
+    cfg.service(redeem).service(join_staff);
+}
+
+/// `/me/pay-code` and `/me/counter-payments`: the resident's side of paying.
+pub fn me_scope(cfg: &mut ServiceConfig) {
+    cfg.service(pay_code).service(pay_at_counter);
+}
+
+/// `/streets/{street_id}/merchants`.
+pub fn streets_scope(cfg: &mut ServiceConfig) {
+    cfg.service(create_street_merchant);
+}
+
+/// `/merchants/{merchant_id}/…`: status, invitations, offers, counter codes, redemptions,
+/// statements and staff.
+pub fn merchants_scope(cfg: &mut ServiceConfig) {
+    cfg.service(set_status)
+        .service(invite)
+        .service(create_offer)
+        .service(merchant_offers)
+        .service(create_counter_code)
+        .service(list_redemptions)
+        .service(get_statement)
+        .service(settle)
+        .service(super::staff_routes::list_staff)
+        .service(super::staff_routes::remove_staff);
+}
+
+/// `/offers/{offer_id}`.
+pub fn offers_scope(cfg: &mut ServiceConfig) {
+    cfg.service(update_offer);
+}
+
+/// `/redemptions/{redemption_id}`: receipts and reversals.
+pub fn redemptions_scope(cfg: &mut ServiceConfig) {
+    cfg.service(get_receipt).service(reverse);
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
+use crate::auth::access::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
 use crate::auth::roles::Role;
 use crate::entities::{community, merchant, merchant_community, merchant_invite, offer};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -194,7 +194,7 @@ pub async fn managed(
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let access = CommunityAccess::load(state, current, m.community_id).await?;
+    let access = CommunityAccess::load(&state.db, current, m.community_id).await?;
     if !Admin::allows(&access) {
         return Err(AppError::not_found());
     }

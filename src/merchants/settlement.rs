@@ -16,7 +16,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::auth::extract::CurrentUser;
+use crate::auth::access::CurrentUser;
 use crate::entities::{ledger_account, merchant, offer, redemption, settlement};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::merchants::service::{managed, staffed};

@@ -12,7 +12,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use crate::auth::extract::CurrentUser;
+use crate::auth::access::CurrentUser;
 use crate::auth::roles::Role;
 use crate::entities::{merchant, redemption, role_grant, user};
 use crate::error::{AppError, AppResult};

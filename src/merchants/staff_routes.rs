@@ -27,12 +27,15 @@ pub struct StaffView {
     pub redemptions: i64,
 }
 
-/// GET /api/v1/merchants/{merchant_id}/staff — the shop's staff, by when they joined.
+/// GET /api/v1/merchants/{merchant_id}/staff — 店员列表
+///
+/// The shop's staff, by when they joined.
 ///
 /// For those who manage the shop (its home community's admins, the street's, platform
 /// admins), and for its staff, who see their colleagues without phone numbers. Others get
 /// 404.
 #[utoipa::path(
+    operation_id = "list_merchant_staff",
     tag = "merchants",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path), PageQuery),
@@ -77,11 +80,14 @@ pub async fn list_staff(
     )?))
 }
 
-/// DELETE /api/v1/merchants/{merchant_id}/staff/{user_id} — removes a member of staff.
+/// DELETE /api/v1/merchants/{merchant_id}/staff/{user_id} — 移除店员
+///
+/// Removes a member of staff.
 ///
 /// For those who manage the shop. The removed member can no longer redeem at its counter or
 /// see its books; their past sales stay on the shop's records under their id.
 #[utoipa::path(
+    operation_id = "remove_merchant_staff",
     tag = "merchants",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path), ("user_id" = i64, Path)),

@@ -9,7 +9,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
+use crate::auth::access::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
 use crate::entities::{moderation_item, user};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::pagination::Keyset;
@@ -149,7 +149,7 @@ pub async fn decide(
         .ok_or_else(AppError::not_found)?;
     match item.community_id {
         Some(community_id) => {
-            let access = CommunityAccess::load(state, current, community_id).await?;
+            let access = CommunityAccess::load(&state.db, current, community_id).await?;
             if !Admin::allows(&access) {
                 return Err(AppError::forbidden());
             }

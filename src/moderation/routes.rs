@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::{Admin, CurrentUser, InCommunity};
 use crate::entities::moderation_item;
@@ -91,8 +92,11 @@ async fn page_of(
     Page::from_rows(rows, keyset, |m| m.id, |m| Ok(ModerationItemView::from(m)))
 }
 
+/// GET /api/v1/communities/{community_id}/moderation — 社区内容审核队列
+///
 /// The community's moderation queue (community admins).
 #[utoipa::path(
+    operation_id = "list_community_moderation",
     tag = "moderation",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), StatusFilter, PageQuery),
@@ -113,8 +117,11 @@ pub async fn community_queue(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// GET /api/v1/moderation — 平台内容审核队列
+///
 /// Platform-level items, such as nicknames (platform admins).
 #[utoipa::path(
+    operation_id = "list_platform_moderation",
     tag = "moderation",
     security(("bearer" = [])),
     params(StatusFilter, PageQuery),
@@ -132,8 +139,11 @@ pub async fn platform_queue(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// POST /api/v1/moderation/{item_id}/approve — 审核通过内容
+///
 /// Approves held content: it is published where it belongs.
 #[utoipa::path(
+    operation_id = "approve_moderation_item",
     tag = "moderation",
     security(("bearer" = [])),
     params(("item_id" = i64, Path)),
@@ -154,8 +164,11 @@ pub async fn approve(
     Ok(HttpResponse::Ok().json(ModerationItemView::from(item)))
 }
 
+/// POST /api/v1/moderation/{item_id}/reject — 审核驳回内容
+///
 /// Rejects held content with a reason; it stays unpublished.
 #[utoipa::path(
+    operation_id = "reject_moderation_item",
     tag = "moderation",
     security(("bearer" = [])),
     params(("item_id" = i64, Path)),
@@ -185,4 +198,17 @@ pub async fn reject(
     )
     .await?;
     Ok(HttpResponse::Ok().json(ModerationItemView::from(item)))
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/communities/{community_id}/moderation`.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(community_queue);
+}
+
+/// `/moderation`: the platform queue and decisions on single items.
+pub fn moderation_scope(cfg: &mut ServiceConfig) {
+    cfg.service(platform_queue).service(approve).service(reject);
 }

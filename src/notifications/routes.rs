@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::{Admin, InCommunity};
 use crate::entities::outbox;
@@ -34,8 +35,11 @@ pub struct NotificationFilter {
     pub state: Option<String>,
 }
 
+/// GET /api/v1/communities/{community_id}/notifications — 社区通知记录
+///
 /// The community's notifications, newest first, with their delivery state (community admins).
 #[utoipa::path(
+    operation_id = "list_notifications",
     tag = "notifications",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), NotificationFilter, PageQuery),
@@ -93,4 +97,12 @@ pub async fn list(
         },
     )?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/communities/{community_id}/notifications`.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(list);
 }

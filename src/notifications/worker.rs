@@ -194,7 +194,12 @@ fn truncate(s: &str) -> String {
 pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let interval = Duration::from_millis(state.settings.notifications.poll_interval_ms.max(100));
     loop {
-        match run_once(&state).await {
+        let started = std::time::Instant::now();
+        let pass = run_once(&state).await;
+        state
+            .metrics
+            .job_run("notifications", pass.is_ok(), started.elapsed());
+        match pass {
             Ok(pass) if pass != Pass::default() => {
                 tracing::info!(
                     sent = pass.sent,

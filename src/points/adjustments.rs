@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::auth::extract::CurrentUser;
-use crate::entities::{bean_lot, ledger_posting, ledger_transaction, membership};
+use crate::auth::access::CurrentUser;
+use crate::communities::residents;
+use crate::entities::{bean_lot, ledger_posting, ledger_transaction};
 use crate::error::{AppError, AppResult};
 use crate::pagination::Keyset;
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
@@ -50,13 +51,10 @@ pub async fn adjust(
         ));
     }
     let reason = validate::text("reason", reason, 200)?;
-    let resident = membership::Entity::find()
-        .filter(membership::Column::CommunityId.eq(community_id))
-        .filter(membership::Column::UserId.eq(user_id))
-        .filter(membership::Column::Status.eq("verified"))
-        .one(&state.db)
-        .await?;
-    if resident.is_none() {
+    if residents::verified_resident(&state.db, community_id, user_id)
+        .await?
+        .is_none()
+    {
         return Err(AppError::validation(
             "user_id",
             "该用户不是本社区已认证的居民",

@@ -192,7 +192,12 @@ use chrono::Offset;
 pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let interval = Duration::from_secs(state.settings.points.expiry_interval_secs.max(10));
     loop {
-        match run_once(&state).await {
+        let started = std::time::Instant::now();
+        let pass = run_once(&state).await;
+        state
+            .metrics
+            .job_run("bean_expiry", pass.is_ok(), started.elapsed());
+        match pass {
             Ok(pass) if pass != Pass::default() => tracing::info!(
                 wallets = pass.wallets_expired,
                 beans = pass.beans_expired,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QuerySelect, RelationDef,
+    ColumnTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QuerySelect, RelationTrait,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -59,20 +59,6 @@ struct Earned {
     beans: i64,
 }
 
-fn posting_transaction() -> RelationDef {
-    ledger_posting::Entity::belongs_to(ledger_transaction::Entity)
-        .from(ledger_posting::Column::TransactionId)
-        .to(ledger_transaction::Column::Id)
-        .into()
-}
-
-fn posting_account() -> RelationDef {
-    ledger_posting::Entity::belongs_to(ledger_account::Entity)
-        .from(ledger_posting::Column::AccountId)
-        .to(ledger_account::Column::Id)
-        .into()
-}
-
 /// Beans each resident earned in the month, from the ledger.
 async fn from_ledger(state: &AppState, community_id: i64, month: &str) -> AppResult<Vec<Scored>> {
     let (start, end) = month_bounds(month)?;
@@ -83,8 +69,11 @@ async fn from_ledger(state: &AppState, community_id: i64, month: &str) -> AppRes
             Expr::cust("CAST(SUM(ledger_postings.amount) AS BIGINT)"),
             "beans",
         )
-        .join(JoinType::InnerJoin, posting_transaction())
-        .join(JoinType::InnerJoin, posting_account())
+        .join(
+            JoinType::InnerJoin,
+            ledger_posting::Relation::Transaction.def(),
+        )
+        .join(JoinType::InnerJoin, ledger_posting::Relation::Account.def())
         .filter(ledger_transaction::Column::CommunityId.eq(community_id))
         .filter(ledger_transaction::Column::Kind.eq(TxKind::Award.as_str()))
         .filter(ledger_transaction::Column::CreatedAt.gte(start))

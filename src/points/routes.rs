@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::{Admin, InCommunity, Member};
 use crate::error::{AppResult, ErrorBody};
@@ -65,8 +66,11 @@ pub struct AdjustmentItem {
     pub receipt: AdjustmentReceipt,
 }
 
+/// GET /api/v1/communities/{community_id}/points/me — 我的金豆
+///
 /// The caller's 金豆 in this community: balance and when they expire.
 #[utoipa::path(
+    operation_id = "get_my_beans",
     tag = "points",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -96,8 +100,11 @@ pub async fn my_beans(
     }))
 }
 
+/// GET /api/v1/communities/{community_id}/points/me/history — 我的金豆明细
+///
 /// The caller's 金豆 history in this community, newest first, each line with its reason.
 #[utoipa::path(
+    operation_id = "list_my_bean_history",
     tag = "points",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), PageQuery),
@@ -131,10 +138,13 @@ pub async fn my_history(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// POST /api/v1/communities/{community_id}/points/adjustments — 人工发放或扣减金豆
+///
 /// Awards (positive) or deducts (negative) beans by hand, with a reason (community admins).
 /// Requires an `Idempotency-Key` header: a retry with the same key and body gets the first
 /// answer back and moves nothing; the same key with a different body is refused.
 #[utoipa::path(
+    operation_id = "create_bean_adjustment",
     tag = "points",
     security(("bearer" = [])),
     params(
@@ -172,9 +182,12 @@ pub async fn create_adjustment(
     Ok(HttpResponse::Created().json(receipt))
 }
 
+/// GET /api/v1/communities/{community_id}/points/adjustments — 金豆人工调整记录
+///
 /// The manual adjustments, newest first: who, whom, how many, why. Each is also in the
 /// community's audit trail (`GET /api/v1/communities/{community_id}/audit`).
 #[utoipa::path(
+    operation_id = "list_bean_adjustments",
     tag = "points",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), PageQuery),
@@ -223,8 +236,11 @@ fn rule_view(m: crate::entities::earning_rule::Model) -> Option<RuleView> {
     })
 }
 
+/// GET /api/v1/communities/{community_id}/points/rules — 金豆获取规则
+///
 /// How beans are earned in this community: per event kind, the beans and the caps.
 #[utoipa::path(
+    operation_id = "list_earning_rules",
     tag = "points",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -239,9 +255,12 @@ pub async fn list_rules(
     Ok(HttpResponse::Ok().json(rules.into_iter().filter_map(rule_view).collect::<Vec<_>>()))
 }
 
+/// PUT /api/v1/communities/{community_id}/points/rules — 设置金豆获取规则
+///
 /// Sets the rule for one kind of event: beans per event (or per service hour) and the caps
 /// per person per day and per month (community admins).
 #[utoipa::path(
+    operation_id = "set_earning_rule",
     tag = "points",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -269,16 +288,19 @@ pub async fn set_rule(
 #[into_params(parameter_in = Query)]
 pub struct RankingQuery {
     /// YYYY-MM (China time), year 0001 to 9999; this month when absent.
-    #[param(pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$")]
+    #[param(pattern = r"^(20[0-9]{2}-(0[1-9]|1[0-2])|2100-(0[1-9]|1[0-2]))$")]
     pub month: Option<String>,
     /// How many stars, 1 to 50 (default 10).
     #[param(minimum = 1, maximum = 50)]
     pub limit: Option<u64>,
 }
 
+/// GET /api/v1/communities/{community_id}/points/ranking — 志愿之星榜
+///
 /// 志愿之星: the month's top earners in the community (beans earned by volunteering and
 /// fulfilling wishes) and the caller's own place.
 #[utoipa::path(
+    operation_id = "get_ranking",
     tag = "points",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), RankingQuery),
@@ -307,8 +329,11 @@ pub async fn get_ranking(
     Ok(HttpResponse::Ok().json(r))
 }
 
+/// POST /api/v1/communities/{community_id}/points/ranking/rebuild — 重算志愿之星榜
+///
 /// Rebuilds a month's ranking from the ledger now (community admins), e.g. after a correction.
 #[utoipa::path(
+    operation_id = "rebuild_ranking",
     tag = "points",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), RankingQuery),
@@ -341,4 +366,19 @@ pub async fn rebuild_ranking(
     )
     .await?;
     Ok(HttpResponse::Ok().json(r))
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/communities/{community_id}/points/…`: the caller's beans first, the most read.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(my_beans)
+        .service(my_history)
+        .service(create_adjustment)
+        .service(list_adjustments)
+        .service(list_rules)
+        .service(set_rule)
+        .service(get_ranking)
+        .service(rebuild_ranking);
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::CurrentUser;
 use crate::entities::upload;
@@ -99,9 +100,12 @@ async fn read_file(mut form: Multipart, max: usize) -> AppResult<Vec<u8>> {
     image.ok_or_else(|| AppError::validation("file", "缺少 file 字段"))
 }
 
+/// POST /api/v1/communities/{community_id}/uploads — 上传社区照片
+///
 /// Uploads a photo for use in the community (its members). Images only, checked from the
 /// bytes; larger than `storage.max_upload_bytes` is refused.
 #[utoipa::path(
+    operation_id = "create_upload",
     tag = "uploads",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -131,12 +135,15 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&state, saved)))
 }
 
-/// POST /api/v1/merchants/{merchant_id}/uploads — a photo for the shop, e.g. for an offer.
+/// POST /api/v1/merchants/{merchant_id}/uploads — 上传商家照片
+///
+/// A photo for the shop, e.g. for an offer.
 ///
 /// Its staff (who need not live in the community) and those who manage it. Kept private to
 /// the shop's home community like any upload, and also seen by the shop's staff and members
 /// of every community it serves; an offer's photo must be one of these.
 #[utoipa::path(
+    operation_id = "create_merchant_upload",
     tag = "uploads",
     security(("bearer" = [])),
     params(("merchant_id" = i64, Path)),
@@ -194,10 +201,13 @@ async fn receive(
     Ok((bytes, content_type, ext))
 }
 
+/// GET /api/v1/uploads/{upload_id} — 照片详情
+///
 /// An upload's details and a fresh signed URL (members of its community; for a shop's upload
 /// also its staff and members of every community it serves; anyone signed in once it is
 /// attached to something public).
 #[utoipa::path(
+    operation_id = "get_upload",
     tag = "uploads",
     security(("bearer" = [])),
     params(("upload_id" = String, Path)),
@@ -222,8 +232,11 @@ pub struct Signed {
     pub s: String,
 }
 
+/// GET /files/{upload_id} — 照片文件
+///
 /// The file itself, through a signed URL from an upload's `url`.
 #[utoipa::path(
+    operation_id = "get_file",
     tag = "uploads",
     params(("upload_id" = String, Path), Signed),
     responses(
@@ -246,4 +259,27 @@ pub async fn file(
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("Cache-Control", "private, max-age=3600"))
         .body(bytes))
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/files/{upload_id}`, outside `/api/v1`: what a signed URL points at.
+pub fn root(cfg: &mut ServiceConfig) {
+    cfg.service(file);
+}
+
+/// `/communities/{community_id}/uploads`.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(create);
+}
+
+/// `/uploads/{upload_id}`.
+pub fn uploads_scope(cfg: &mut ServiceConfig) {
+    cfg.service(show);
+}
+
+/// `/merchants/{merchant_id}/uploads`.
+pub fn merchants_scope(cfg: &mut ServiceConfig) {
+    cfg.service(create_for_merchant);
 }

@@ -4,7 +4,7 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
-use crate::auth::extract::{CommunityAccess, CommunityGuard, CurrentUser, Member};
+use crate::auth::access::{CommunityAccess, CommunityGuard, CurrentUser, Member};
 use crate::entities::{merchant_community, upload};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::AppState;
@@ -132,7 +132,7 @@ async fn may_see(
         .into_iter()
         .map(|c| c.community_id)
         .collect();
-    let open = CommunityAccess::load_many(state, current, &served).await?;
+    let open = CommunityAccess::load_many(&state.db, current, &served).await?;
     Ok(open.iter().any(Member::allows))
 }
 
@@ -148,7 +148,7 @@ fn allowed(checked: AppResult<()>) -> AppResult<bool> {
 /// Who may upload to a community and see its private files: its members, and members of a
 /// paired unit serving it (they claim and prove wishes there without living there).
 pub async fn may_use(state: &AppState, current: &CurrentUser, community_id: i64) -> AppResult<()> {
-    match CommunityAccess::load(state, current, community_id).await {
+    match CommunityAccess::load(&state.db, current, community_id).await {
         Ok(access) if Member::allows(&access) => Ok(()),
         Ok(_) => Err(AppError::forbidden()),
         Err(e) => {

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::CurrentUser;
 use crate::auth::roles::Role;
@@ -165,8 +166,11 @@ fn memberships(account: &service::Account) -> Vec<MyMembership> {
         .collect()
 }
 
+/// GET /api/v1/me — 我的资料
+///
 /// The signed-in user: profile (with their own full phone number), communities and roles.
 #[utoipa::path(
+    operation_id = "get_me",
     tag = "me",
     security(("bearer" = [])),
     responses(
@@ -179,11 +183,14 @@ pub async fn get_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<
     Ok(HttpResponse::Ok().json(me_view(&state, &user).await?))
 }
 
+/// PATCH /api/v1/me — 修改我的资料
+///
 /// Changes the nickname, avatar or party-member details. Absent fields stay as they are.
 /// The nickname goes through the content check: risky is refused (`CONTENT_RISKY`), and one
 /// WeChat wants reviewed (or that could not be checked) waits for a platform admin, listed in
 /// `under_review`.
 #[utoipa::path(
+    operation_id = "update_me",
     tag = "me",
     security(("bearer" = [])),
     request_body = UpdateMe,
@@ -221,8 +228,11 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(me))
 }
 
+/// POST /api/v1/me/phone — 绑定手机号
+///
 /// Binds the phone number WeChat confirms for the user. Stored encrypted; others see it masked.
 #[utoipa::path(
+    operation_id = "bind_phone",
     tag = "me",
     security(("bearer" = [])),
     request_body = BindPhone,
@@ -246,7 +256,9 @@ pub async fn bind_phone(
     Ok(HttpResponse::Ok().json(Profile::for_self(&state.crypto, &updated)?))
 }
 
-/// GET /api/v1/me/export — everything Linli holds about the user (PIPL right of access).
+/// GET /api/v1/me/export — 导出我的数据
+///
+/// Everything Linli holds about the user (PIPL right of access).
 ///
 /// One JSON file: profile, memberships, roles, sessions, photos, moderated texts, wishes
 /// posted or for them, wish claims, paired units, 金豆 wallets with every movement and award,
@@ -254,6 +266,7 @@ pub async fn bind_phone(
 /// notifications. Left out: staff actions on other people's records, and hashes of pay codes
 /// and tokens.
 #[utoipa::path(
+    operation_id = "export_me",
     tag = "me",
     security(("bearer" = [])),
     responses((status = 200, body = MyData), (status = 401, body = ErrorBody))
@@ -315,12 +328,15 @@ pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResu
         .json(data))
 }
 
-/// DELETE /api/v1/me — erases the account.
+/// DELETE /api/v1/me — 注销账号
+///
+/// Erases the account.
 ///
 /// Personal data is erased and every login signed out. Records others rely on stay, detached
 /// from the person: claims, wishes' photos and proof of fulfilment, offers' photos (owned by
 /// no one, still private to their community), receipts, the ledger.
 #[utoipa::path(
+    operation_id = "delete_me",
     tag = "me",
     security(("bearer" = [])),
     responses((status = 204, description = "Erased"), (status = 401, body = ErrorBody))
@@ -329,4 +345,16 @@ pub async fn export_me(state: web::Data<AppState>, user: CurrentUser) -> AppResu
 pub async fn delete_me(state: web::Data<AppState>, user: CurrentUser) -> AppResult<HttpResponse> {
     service::erase(&state, &user).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/me…`: the profile first, the most read.
+pub fn me_scope(cfg: &mut ServiceConfig) {
+    cfg.service(get_me)
+        .service(update_me)
+        .service(bind_phone)
+        .service(export_me)
+        .service(delete_me);
 }

@@ -6,7 +6,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use crate::auth::extract::CurrentUser;
+use crate::auth::access::CurrentUser;
 use crate::entities::{auth_session, community, membership, outbox, role_grant, upload, user};
 use crate::error::{AppError, AppResult, ErrorCode, is_unique_violation};
 use crate::moderation::check::{Outcome, Scene, check};
@@ -175,22 +175,12 @@ pub struct Account {
 }
 
 pub async fn account(state: &AppState, current: &CurrentUser) -> AppResult<Account> {
-    let rows = membership::Entity::find()
+    let memberships = membership::Entity::find()
+        .find_also_related(community::Entity)
         .filter(membership::Column::UserId.eq(current.id()))
         .order_by_asc(membership::Column::Id)
         .all(&state.db)
         .await?;
-    let communities = community::Entity::find()
-        .filter(community::Column::Id.is_in(rows.iter().map(|m| m.community_id)))
-        .all(&state.db)
-        .await?;
-    let memberships = rows
-        .into_iter()
-        .map(|m| {
-            let c = communities.iter().find(|c| c.id == m.community_id).cloned();
-            (m, c)
-        })
-        .collect();
     Ok(Account {
         user: current.user.clone(),
         memberships,

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::extract::{CommunityGuard, CurrentUser, InCommunity, Member, Reviewer};
 use crate::entities::wish;
@@ -225,10 +226,13 @@ async fn show(state: &AppState, current: &CurrentUser, w: wish::Model) -> AppRes
     Ok(HttpResponse::Ok().json(detail(state, &w, &s)?))
 }
 
+/// POST /api/v1/communities/{community_id}/wishes — 发布心愿
+///
 /// Posts a wish (verified residents for themselves; grid workers and building leaders on
 /// behalf of someone, 代录). Text goes through the content check; the wish then waits for a
 /// community admin.
 #[utoipa::path(
+    operation_id = "post_wish",
     tag = "wishes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -270,8 +274,11 @@ pub struct WallQuery {
     pub limit: Option<u64>,
 }
 
+/// GET /api/v1/communities/{community_id}/wishes — 心愿墙
+///
 /// The community's wish wall, keyset-paged.
 #[utoipa::path(
+    operation_id = "list_community_wishes",
     tag = "wishes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), WallQuery),
@@ -370,8 +377,11 @@ async fn wall_page(
     Page::from_rows(rows, keyset, |w| w.id, |w| card(&w))
 }
 
+/// GET /api/v1/streets/{street_id}/wishes — 街道心愿墙
+///
 /// The street-wide wall: every community of the street (street admins).
 #[utoipa::path(
+    operation_id = "list_street_wishes",
     tag = "wishes",
     security(("bearer" = [])),
     params(("street_id" = i64, Path), WallQuery),
@@ -400,8 +410,11 @@ async fn street_communities(
     crate::communities::hierarchy::community_ids_of_street(state, street_id).await
 }
 
+/// GET /api/v1/pair-units/{unit_id}/wishes — 结对单位心愿墙
+///
 /// The wall of every community a paired unit serves (its members and street admins).
 #[utoipa::path(
+    operation_id = "list_unit_wishes",
     tag = "wishes",
     security(("bearer" = [])),
     params(("unit_id" = i64, Path), WallQuery),
@@ -420,8 +433,11 @@ pub async fn unit_wall(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// GET /api/v1/me/wishes — 我的心愿
+///
 /// The caller's own wishes (posted by them or for them), newest first.
 #[utoipa::path(
+    operation_id = "list_my_wishes",
     tag = "wishes",
     security(("bearer" = [])),
     params(PageQuery),
@@ -438,9 +454,12 @@ pub async fn my_wishes(
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, keyset, |w| w.id, |w| card(&w))?))
 }
 
+/// GET /api/v1/wishes/{wish_id} — 心愿详情
+///
 /// One wish. The beneficiary's details go only to the poster, the beneficiary, the claimer
 /// (once claimed) and staff.
 #[utoipa::path(
+    operation_id = "get_wish",
     tag = "wishes",
     security(("bearer" = [])),
     params(("wish_id" = i64, Path)),
@@ -457,8 +476,11 @@ pub async fn get_wish(
     Ok(HttpResponse::Ok().json(detail(&state, &w, &s)?))
 }
 
+/// PUT /api/v1/wishes/{wish_id} — 修改心愿
+///
 /// The poster edits a wish no one has claimed; it goes back to review.
 #[utoipa::path(
+    operation_id = "edit_wish",
     tag = "wishes",
     security(("bearer" = [])),
     params(("wish_id" = i64, Path)),
@@ -536,107 +558,308 @@ pub struct ClaimInput {
     pub unit_id: Option<i64>,
 }
 
-macro_rules! wish_step {
-    ($name:ident, $path:literal, $doc:literal, $body:ty, |$state:ident, $user:ident, $id:ident, $b:ident| $call:expr) => {
-        #[doc = $doc]
-        #[utoipa::path(
-            tag = "wishes",
-            security(("bearer" = [])),
-            params(("wish_id" = i64, Path)),
-            request_body = $body,
-            responses(
-                (status = 200, body = WishDetail),
-                (status = 403, body = ErrorBody),
-                (status = 404, body = ErrorBody),
-                (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
-                (status = 422, body = ErrorBody),
-            )
-        )]
-        #[post($path)]
-        pub async fn $name(
-            $state: web::Data<AppState>,
-            $user: CurrentUser,
-            path: web::Path<i64>,
-            body: Body<$body>,
-        ) -> AppResult<HttpResponse> {
-            let $id = path.into_inner();
-            let $b = body.into_inner();
-            let w = $call.await?;
-            show(&$state, &$user, w).await
-        }
-    };
+/// POST /api/v1/wishes/{wish_id}/withdraw — 撤回心愿
+///
+/// The poster (or beneficiary) takes back a wish no one has claimed.
+#[utoipa::path(
+    operation_id = "withdraw_wish",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Empty,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/withdraw")]
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    _body: Body<Empty>,
+) -> AppResult<HttpResponse> {
+    let w = service::withdraw(&state, &user, path.into_inner()).await?;
+    show(&state, &user, w).await
 }
 
-wish_step!(
-    withdraw,
-    "/{wish_id}/withdraw",
-    "The poster (or beneficiary) takes back a wish no one has claimed.",
-    Empty,
-    |state, user, id, _b| service::withdraw(&state, &user, id)
-);
-wish_step!(
-    approve,
-    "/{wish_id}/approve",
-    "A community admin publishes the wish as they read it on the wall.",
-    Approval,
-    |state, user, id, b| service::review(&state, &user, id, true, None, b.updated_at)
-);
-wish_step!(
-    reject,
-    "/{wish_id}/reject",
-    "A community admin rejects the wish as they read it, with a reason the poster sees.",
-    Rejection,
-    |state, user, id, b| service::review(&state, &user, id, false, Some(&b.reason), b.updated_at)
-);
-wish_step!(
-    claim,
-    "/{wish_id}/claim",
-    "A volunteer of the community — or a member of a paired unit serving it, for the unit — claims a published wish; of many at once, exactly one wins.",
-    ClaimInput,
-    |state, user, id, b| service::claim(&state, &user, id, b.unit_id)
-);
-wish_step!(
-    release,
-    "/{wish_id}/release",
-    "The claimer gives the wish back to the wall.",
-    Empty,
-    |state, user, id, _b| service::release(&state, &user, id)
-);
-wish_step!(
-    fulfil,
-    "/{wish_id}/fulfil",
-    "The claimer marks the wish fulfilled, with a note and photos.",
-    Fulfilment,
-    |state, user, id, b| service::fulfil(&state, &user, id, &b.note, &b.proof_upload_ids)
-);
-wish_step!(
-    confirm,
-    "/{wish_id}/confirm",
-    "The beneficiary, poster or a grid worker confirms: the claimer is paid 金豆 once.",
-    Empty,
-    |state, user, id, _b| service::confirm(&state, &user, id, None)
-);
-wish_step!(
-    dispute,
-    "/{wish_id}/dispute",
-    "The beneficiary, poster or a grid worker disputes the fulfilment; a community admin decides.",
-    Reason,
-    |state, user, id, b| service::confirm(&state, &user, id, Some(&b.reason))
-);
-wish_step!(
-    resolve,
-    "/{wish_id}/resolve",
-    "A community admin settles a dispute.",
-    Resolution,
-    |state, user, id, b| service::resolve(&state, &user, id, b.done)
-);
-wish_step!(
-    thank,
-    "/{wish_id}/thanks",
-    "The beneficiary (or poster) thanks the claimer (回访反馈), once.",
-    Thanks,
-    |state, user, id, b| service::thank(&state, &user, id, &b.note)
-);
+/// POST /api/v1/wishes/{wish_id}/approve — 审核通过心愿
+///
+/// A community admin publishes the wish as they read it on the wall.
+#[utoipa::path(
+    operation_id = "approve_wish",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Approval,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/approve")]
+pub async fn approve(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<Approval>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let w = service::review(&state, &user, path.into_inner(), true, None, b.updated_at).await?;
+    show(&state, &user, w).await
+}
+
+/// POST /api/v1/wishes/{wish_id}/reject — 驳回心愿
+///
+/// A community admin rejects the wish as they read it, with a reason the poster sees.
+#[utoipa::path(
+    operation_id = "reject_wish",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Rejection,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/reject")]
+pub async fn reject(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<Rejection>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let w = service::review(
+        &state,
+        &user,
+        path.into_inner(),
+        false,
+        Some(&b.reason),
+        b.updated_at,
+    )
+    .await?;
+    show(&state, &user, w).await
+}
+
+/// POST /api/v1/wishes/{wish_id}/claim — 认领心愿
+///
+/// A volunteer of the community — or a member of a paired unit serving it, for the unit — claims a
+/// published wish; of many at once, exactly one wins.
+#[utoipa::path(
+    operation_id = "claim_wish",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = ClaimInput,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/claim")]
+pub async fn claim(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<ClaimInput>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let w = service::claim(&state, &user, path.into_inner(), b.unit_id).await?;
+    show(&state, &user, w).await
+}
+
+/// POST /api/v1/wishes/{wish_id}/release — 放弃认领
+///
+/// The claimer gives the wish back to the wall.
+#[utoipa::path(
+    operation_id = "release_wish",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Empty,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/release")]
+pub async fn release(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    _body: Body<Empty>,
+) -> AppResult<HttpResponse> {
+    let w = service::release(&state, &user, path.into_inner()).await?;
+    show(&state, &user, w).await
+}
+
+/// POST /api/v1/wishes/{wish_id}/fulfil — 标记心愿已完成
+///
+/// The claimer marks the wish fulfilled, with a note and photos.
+#[utoipa::path(
+    operation_id = "fulfil_wish",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Fulfilment,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/fulfil")]
+pub async fn fulfil(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<Fulfilment>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let w = service::fulfil(
+        &state,
+        &user,
+        path.into_inner(),
+        &b.note,
+        &b.proof_upload_ids,
+    )
+    .await?;
+    show(&state, &user, w).await
+}
+
+/// POST /api/v1/wishes/{wish_id}/confirm — 确认心愿已完成
+///
+/// The beneficiary, poster or a grid worker confirms: the claimer is paid 金豆 once.
+#[utoipa::path(
+    operation_id = "confirm_wish",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Empty,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/confirm")]
+pub async fn confirm(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    _body: Body<Empty>,
+) -> AppResult<HttpResponse> {
+    let w = service::confirm(&state, &user, path.into_inner(), None).await?;
+    show(&state, &user, w).await
+}
+
+/// POST /api/v1/wishes/{wish_id}/dispute — 对完成提出异议
+///
+/// The beneficiary, poster or a grid worker disputes the fulfilment; a community admin decides.
+#[utoipa::path(
+    operation_id = "dispute_wish",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Reason,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/dispute")]
+pub async fn dispute(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<Reason>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let w = service::confirm(&state, &user, path.into_inner(), Some(&b.reason)).await?;
+    show(&state, &user, w).await
+}
+
+/// POST /api/v1/wishes/{wish_id}/resolve — 裁决心愿争议
+///
+/// A community admin settles a dispute.
+#[utoipa::path(
+    operation_id = "resolve_wish_dispute",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Resolution,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/resolve")]
+pub async fn resolve(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<Resolution>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let w = service::resolve(&state, &user, path.into_inner(), b.done).await?;
+    show(&state, &user, w).await
+}
+
+/// POST /api/v1/wishes/{wish_id}/thanks — 感谢圆梦使者
+///
+/// The beneficiary (or poster) thanks the claimer (回访反馈), once.
+#[utoipa::path(
+    operation_id = "thank_wish_claimer",
+    tag = "wishes",
+    security(("bearer" = [])),
+    params(("wish_id" = i64, Path)),
+    request_body = Thanks,
+    responses(
+        (status = 200, body = WishDetail),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "WISH_ALREADY_CLAIMED, WISH_NOT_CLAIMABLE, WISH_NOT_EDITABLE, WISH_STATE_CONFLICT", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{wish_id}/thanks")]
+pub async fn thank(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    body: Body<Thanks>,
+) -> AppResult<HttpResponse> {
+    let b = body.into_inner();
+    let w = service::thank(&state, &user, path.into_inner(), &b.note).await?;
+    show(&state, &user, w).await
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -660,8 +883,11 @@ pub struct UnitView {
     pub community_ids: Vec<i64>,
 }
 
+/// POST /api/v1/streets/{street_id}/pair-units — 新建结对单位
+///
 /// Pairs a unit (结对单位) with communities of the street (street admins).
 #[utoipa::path(
+    operation_id = "create_pair_unit",
     tag = "wishes",
     security(("bearer" = [])),
     params(("street_id" = i64, Path)),
@@ -704,8 +930,11 @@ pub struct NewMember {
     pub user_id: i64,
 }
 
+/// POST /api/v1/pair-units/{unit_id}/members — 添加结对单位成员
+///
 /// Adds a member who may claim for the unit (its street's admins).
 #[utoipa::path(
+    operation_id = "add_unit_member",
     tag = "wishes",
     security(("bearer" = [])),
     params(("unit_id" = i64, Path)),
@@ -723,8 +952,11 @@ pub async fn add_unit_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// DELETE /api/v1/pair-units/{unit_id}/members/{user_id} — 移除结对单位成员
+///
 /// Removes a member (its street's admins).
 #[utoipa::path(
+    operation_id = "remove_unit_member",
     tag = "wishes",
     security(("bearer" = [])),
     params(("unit_id" = i64, Path), ("user_id" = i64, Path)),
@@ -749,8 +981,11 @@ pub struct YearQuery {
     pub year: Option<i32>,
 }
 
+/// GET /api/v1/pair-units/{unit_id}/report — 结对单位年度报告
+///
 /// The unit's year: quota, quota used, wishes fulfilled under it (members, street admins).
 #[utoipa::path(
+    operation_id = "get_unit_report",
     tag = "wishes",
     security(("bearer" = [])),
     params(("unit_id" = i64, Path), YearQuery),
@@ -782,9 +1017,12 @@ pub struct FiguresQuery {
     pub months: Option<u32>,
 }
 
+/// GET /api/v1/communities/{community_id}/wishes/figures — 社区心愿月度统计
+///
 /// Monthly figures for the community: posted, claimed, fulfilled, average days to fulfil
 /// (grid workers and admins).
 #[utoipa::path(
+    operation_id = "get_community_wish_figures",
     tag = "wishes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path), FiguresQuery),
@@ -800,8 +1038,11 @@ pub async fn community_figures(
     Ok(HttpResponse::Ok().json(f))
 }
 
+/// GET /api/v1/streets/{street_id}/wishes/figures — 街道心愿月度统计
+///
 /// Monthly figures for every community of the street (street admins).
 #[utoipa::path(
+    operation_id = "get_street_wish_figures",
     tag = "wishes",
     security(("bearer" = [])),
     params(("street_id" = i64, Path), FiguresQuery),
@@ -819,9 +1060,12 @@ pub async fn street_figures(
     Ok(HttpResponse::Ok().json(f))
 }
 
+/// GET /api/v1/communities/{community_id}/wishes/attention — 待处理心愿
+///
 /// Wishes that need a person: disputed, or past their date and not done (grid workers and
 /// admins).
 #[utoipa::path(
+    operation_id = "list_wishes_needing_attention",
     tag = "wishes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -837,8 +1081,11 @@ pub async fn attention(
     Ok(HttpResponse::Ok().json(cards))
 }
 
+/// GET /api/v1/communities/{community_id}/wishes/export — 导出心愿台账
+///
 /// The community's wishes as CSV for its records (电子化台账; community admins).
 #[utoipa::path(
+    operation_id = "export_wishes",
     tag = "wishes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -872,8 +1119,11 @@ pub struct ClaimLine {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// GET /api/v1/me/wish-claims — 我的认领记录
+///
 /// The caller's claims, newest first: their record as 圆梦使者.
 #[utoipa::path(
+    operation_id = "list_my_wish_claims",
     tag = "wishes",
     security(("bearer" = [])),
     params(PageQuery),
@@ -914,8 +1164,11 @@ pub struct ShareCode {
     pub image_url: String,
 }
 
+/// POST /api/v1/wishes/{wish_id}/share-code — 心愿分享码
+///
 /// The wish's share code (a mini-program code of its page), made once; the same code after.
 #[utoipa::path(
+    operation_id = "create_wish_share_code",
     tag = "wishes",
     security(("bearer" = [])),
     params(("wish_id" = i64, Path)),
@@ -936,8 +1189,11 @@ pub async fn share_code(
     }))
 }
 
+/// GET /api/v1/wishes/{wish_id}/share-code/image — 心愿分享码图片
+///
 /// The share code's image.
 #[utoipa::path(
+    operation_id = "get_wish_share_code_image",
     tag = "wishes",
     security(("bearer" = [])),
     params(("wish_id" = i64, Path)),
@@ -966,8 +1222,11 @@ pub async fn share_image(
         .body(bytes))
 }
 
+/// GET /api/v1/communities/{community_id}/wishes/rules — 社区心愿规则
+///
 /// The community's rules for wishes: categories, cost cap, days to fulfil (its members).
 #[utoipa::path(
+    operation_id = "get_wish_rules",
     tag = "wishes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -981,8 +1240,11 @@ pub async fn get_rules(
     Ok(HttpResponse::Ok().json(rules::for_community(&state, ctx.community_id()).await?))
 }
 
+/// PUT /api/v1/communities/{community_id}/wishes/rules — 设置社区心愿规则
+///
 /// Sets the community's own rules for wishes (community admins).
 #[utoipa::path(
+    operation_id = "set_wish_rules",
     tag = "wishes",
     security(("bearer" = [])),
     params(("community_id" = i64, Path)),
@@ -997,4 +1259,56 @@ pub async fn set_rules(
 ) -> AppResult<HttpResponse> {
     let r = rules::set(&state, ctx.user.id(), ctx.community_id(), body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(r))
+}
+
+// Registration: the routes this module serves, added to the shared scope of each first path
+// segment by `crate::api`.
+
+/// `/communities/{community_id}/wishes…`: the wall first, the most-read route of all.
+pub fn communities_scope(cfg: &mut ServiceConfig) {
+    cfg.service(wall)
+        .service(post_wish)
+        .service(community_figures)
+        .service(attention)
+        .service(export)
+        .service(get_rules)
+        .service(set_rules);
+}
+
+/// `/me/wishes` and `/me/wish-claims`.
+pub fn me_scope(cfg: &mut ServiceConfig) {
+    cfg.service(my_wishes).service(my_claims);
+}
+
+/// `/streets/{street_id}/wishes…` and `/streets/{street_id}/pair-units`.
+pub fn streets_scope(cfg: &mut ServiceConfig) {
+    cfg.service(street_wall)
+        .service(create_unit)
+        .service(street_figures);
+}
+
+/// `/wishes/{wish_id}…`: one wish, every step of its life, its share code.
+pub fn wishes_scope(cfg: &mut ServiceConfig) {
+    cfg.service(get_wish)
+        .service(edit_wish)
+        .service(withdraw)
+        .service(approve)
+        .service(reject)
+        .service(claim)
+        .service(release)
+        .service(fulfil)
+        .service(confirm)
+        .service(dispute)
+        .service(resolve)
+        .service(thank)
+        .service(share_code)
+        .service(share_image);
+}
+
+/// `/pair-units/{unit_id}/…`.
+pub fn pair_units_scope(cfg: &mut ServiceConfig) {
+    cfg.service(unit_wall)
+        .service(add_unit_member)
+        .service(remove_unit_member)
+        .service(unit_report);
 }

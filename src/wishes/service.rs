@@ -14,9 +14,10 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::auth::extract::{Admin, CommunityAccess, CommunityGuard, CurrentUser, Reviewer};
+use crate::auth::access::{Admin, CommunityAccess, CommunityGuard, CurrentUser, Reviewer};
 use crate::auth::roles::Role;
-use crate::entities::{community, membership, upload, wish, wish_claim};
+use crate::communities::residents;
+use crate::entities::{community, upload, wish, wish_claim};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::moderation::check::{Outcome, Scene, check};
 use crate::notifications::outbox::{self, Event};
@@ -288,7 +289,7 @@ pub async fn load(
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let access = match CommunityAccess::load(state, current, w.community_id).await {
+    let access = match CommunityAccess::load(&state.db, current, w.community_id).await {
         Ok(access) => access,
         Err(e) if e.code() == ErrorCode::NotFound => {
             // A member of a paired unit serving the community sees its wall, as a visitor.
@@ -592,7 +593,7 @@ pub async fn claim(
     let (w, access) = load(state, current, wish_id).await?;
     let unit = match unit_id {
         Some(u) => Some(units::for_claim(state, current, u, w.community_id).await?),
-        None if crate::auth::extract::Member::allows(&access) => None,
+        None if crate::auth::access::Member::allows(&access) => None,
         None => return Err(AppError::forbidden()),
     };
     let from = state_of(&w)?;
@@ -805,11 +806,7 @@ async fn pay(state: &AppState, w: &wish::Model) -> AppResult<()> {
     };
     // Beans are spent where one lives: a paired unit's member from elsewhere is credited in
     // the unit's report, not with beans they could not spend.
-    let resident = membership::Entity::find()
-        .filter(membership::Column::CommunityId.eq(w.community_id))
-        .filter(membership::Column::UserId.eq(claimer))
-        .filter(membership::Column::Status.eq("verified"))
-        .one(&state.db)
+    let resident = residents::verified_resident(&state.db, w.community_id, claimer)
         .await?
         .is_some();
     if !resident {

@@ -13,7 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::auth::extract::CurrentUser;
+use crate::auth::access::CurrentUser;
 use crate::calendar::{cst, month_bounds};
 use crate::entities::{
     community, pair_unit, pair_unit_community, pair_unit_member, user, wish, wish_claim,
@@ -266,7 +266,9 @@ pub async fn remove_member(
 /// The first instant of `year` and of the year after, China time.
 pub fn year_bounds(year: i32) -> AppResult<(DateTime<Utc>, DateTime<Utc>)> {
     let (start, _) = month_bounds(&format!("{year:04}-01"))?;
-    let (end, _) = month_bounds(&format!("{:04}-01", year + 1))?;
+    // The year after ends where December ends, so 2100, the last year a month may name,
+    // still has an end.
+    let (_, end) = month_bounds(&format!("{year:04}-12"))?;
     Ok((start, end))
 }
 

@@ -63,6 +63,7 @@ mod cache;
 mod config;
 mod errors;
 mod input;
+mod metrics;
 mod openapi;
 mod outage;
 mod process;

@@ -122,3 +122,91 @@ fn every_operation_documents_what_the_plumbing_answers() {
     let file = &doc["paths"]["/files/{upload_id}"]["get"]["responses"];
     assert!(file["400"].is_object() && file["200"]["content"]["image/webp"].is_object());
 }
+
+/// Every operation has its own operationId: a client generator names its functions after them,
+/// so two handlers called `approve` would collide.
+#[test]
+fn operation_ids_are_unique() {
+    let doc = linli::openapi::document();
+    let mut seen = std::collections::HashMap::new();
+    let mut problems = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        for (method, op) in operations(item) {
+            let here = format!("{method} {path}");
+            match &op.operation_id {
+                None => problems.push(format!("{here} has no operationId")),
+                Some(id) => {
+                    if let Some(first) = seen.insert(id.clone(), here.clone()) {
+                        problems.push(format!("operationId {id}: {first} and {here}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// One grep of a URL finds its handler: some doc comment under src/ starts with the method and
+/// the full path, e.g. `/// POST /api/v1/wishes/{wish_id}/claim — …`.
+#[test]
+fn every_path_is_named_in_full_by_a_handler_doc() {
+    let mut docs = Vec::new();
+    rust_files(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+        &mut docs,
+    );
+    let lines: Vec<&str> = docs
+        .iter()
+        .flat_map(|text| text.lines())
+        .map(str::trim_start)
+        .filter(|line| line.starts_with("/// "))
+        .collect();
+    let doc = linli::openapi::document();
+    let mut missing = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        for (method, _) in operations(item) {
+            let named = format!("/// {method} {path}");
+            // The path must end there: `/api/v1/me` is not named by a line about `/api/v1/me/phone`.
+            let found = lines.iter().any(|line| {
+                line.strip_prefix(named.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            });
+            if !found {
+                missing.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no handler doc starts with these (write `/// METHOD /full/path — …`):\n{}",
+        missing.join("\n")
+    );
+}
+
+fn operations(
+    item: &utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &utoipa::openapi::path::Operation)> {
+    [
+        ("GET", &item.get),
+        ("PUT", &item.put),
+        ("POST", &item.post),
+        ("DELETE", &item.delete),
+        ("OPTIONS", &item.options),
+        ("HEAD", &item.head),
+        ("PATCH", &item.patch),
+        ("TRACE", &item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_ref().map(|op| (method, op)))
+}
+
+fn rust_files(dir: &std::path::Path, into: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, into);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            into.push(std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}
