@@ -86,8 +86,8 @@ pub struct Metrics {
     pub process_cpu_seconds: FloatGauge,
     pub process_resident_bytes: Gauge,
     pub process_open_fds: Gauge,
-    redemptions: Counter,
-    beans_spent: Counter,
+    pub redemptions: Gauge,
+    pub beans_spent: Gauge,
     beans_awarded: Counter,
     pub wishes: Family<StateLabels, Gauge>,
 }
@@ -197,16 +197,16 @@ impl Metrics {
             "Open file descriptors of this process",
             process_open_fds.clone(),
         );
-        let redemptions = Counter::default();
+        let redemptions = Gauge::default();
         registry.register(
             "redemptions",
-            "Counter redemptions completed by this process",
+            "Redemptions that stand (not reversed), all processes, read at each scrape",
             redemptions.clone(),
         );
-        let beans_spent = Counter::default();
+        let beans_spent = Gauge::default();
         registry.register(
             "beans_spent",
-            "金豆 spent at merchants through this process",
+            "金豆 those redemptions spent, all processes, read at each scrape",
             beans_spent.clone(),
         );
         let beans_awarded = Counter::default();
@@ -298,12 +298,6 @@ impl Metrics {
             .inc();
     }
 
-    /// A redemption committed, spending `beans`.
-    pub fn redemption(&self, beans: i64) {
-        self.redemptions.inc();
-        self.beans_spent.inc_by(beans.max(0) as u64);
-    }
-
     /// Beans awarded through the earning rules (what was posted, after caps).
     pub fn beans_awarded(&self, beans: i64) {
         self.beans_awarded.inc_by(beans.max(0) as u64);
@@ -371,8 +365,8 @@ mod tests {
         m.cache_error("timeout");
         m.job_run("outbox", true, Duration::from_millis(30));
         m.wechat_call("/wxa/msg_sec_check", "errcode_45009".into());
-        m.redemption(30);
-        m.redemption(20);
+        m.redemptions.set(2);
+        m.beans_spent.set(50);
         m.sample_process();
         let text = m.encode();
         assert!(
@@ -397,8 +391,8 @@ mod tests {
         assert!(text.contains(
             "linli_wechat_calls_total{api=\"/wxa/msg_sec_check\",outcome=\"errcode_45009\"} 1"
         ));
-        assert!(text.contains("linli_redemptions_total 2"));
-        assert!(text.contains("linli_beans_spent_total 50"));
+        assert!(text.contains("linli_redemptions 2"));
+        assert!(text.contains("linli_beans_spent 50"));
         if cfg!(target_os = "linux") {
             assert!(!text.contains("linli_process_open_fds 0\n"), "{text}");
         }

@@ -3,8 +3,9 @@
 //! community's wish wall. They let a busy wall be served without a database round trip.
 //!
 //! Writes never use them: every POST, PUT, PATCH and DELETE reads the database, and one that
-//! succeeds clears this process's copies of users and standings (a wish change clears the
-//! walls). Another process may serve a read from its copy for at most `server.read_cache_ms`
+//! succeeds clears this process's copies of users and standings. The walls' copies are
+//! cleared by whatever changes a wish — each step of its life, an edit, the release job, an
+//! account's erasure (`wishes::queries::forget_walls`). Another process may serve a read from its copy for at most `server.read_cache_ms`
 //! after a logout or a role change — the price of not asking the database on every read.
 //! `read_cache_ms = 0` turns them off.
 

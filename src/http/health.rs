@@ -124,6 +124,11 @@ async fn sample(state: &AppState) {
         });
         m.outbox_oldest_pending_seconds.set(age);
     }
+    let sold = tokio::time::timeout(PROBE_TIMEOUT, crate::merchants::receipts::totals(&state.db));
+    if let Ok(Ok((n, beans))) = sold.await {
+        m.redemptions.set(n);
+        m.beans_spent.set(beans);
+    }
     let wishes = tokio::time::timeout(
         PROBE_TIMEOUT,
         crate::wishes::staff::count_by_state(&state.db),

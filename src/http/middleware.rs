@@ -49,9 +49,10 @@ fn metric_method(method: &actix_web::http::Method) -> String {
     }
 }
 
-/// A successful write may change who may do what, or a wish wall: this process's read
-/// copies go (see `reads`).
-fn forget_after_write<B>(res: &ServiceResponse<B>, route: &str) {
+/// A successful write may change who may do what: this process's read copies of users and
+/// standings go (see `reads`). The wish walls' copies are forgotten by the services that
+/// change a wish, on every path (jobs and erasure included), not here.
+fn forget_after_write<B>(res: &ServiceResponse<B>) {
     use actix_web::http::Method;
     let method = res.request().method();
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || !res.status().is_success()
@@ -63,9 +64,6 @@ fn forget_after_write<B>(res: &ServiceResponse<B>, route: &str) {
         .app_data::<web::Data<crate::state::AppState>>()
     {
         state.reads.forget_standing();
-        if route.contains("wishes") {
-            state.reads.walls.clear();
-        }
     }
 }
 
@@ -118,7 +116,7 @@ pub async fn request_context(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let status = res.status().as_u16();
-    forget_after_write(&res, &route);
+    forget_after_write(&res);
     drop(counted);
     if let Some(metrics) = &metrics {
         metrics.observe_request(&method, &route, status, elapsed);

@@ -4,7 +4,10 @@
 //! removed by those who manage it (`staff`).
 
 pub mod account;
+pub mod pay_codes;
+pub mod receipts;
 pub mod redemption;
+pub mod reversal;
 pub mod routes;
 pub mod service;
 pub mod settlement;

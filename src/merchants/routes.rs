@@ -501,7 +501,8 @@ pub async fn pay_code(
     user: CurrentUser,
     query: web::Query<PayCodeQuery>,
 ) -> AppResult<HttpResponse> {
-    let (code, expires_at) = redemption::issue_pay_code(&state, &user, query.community_id).await?;
+    let (code, expires_at) =
+        crate::merchants::pay_codes::issue_pay_code(&state, &user, query.community_id).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(PayCode { code, expires_at }))
@@ -772,7 +773,9 @@ pub async fn reverse(
     path: web::Path<i64>,
     key: OptionalIdempotencyKey,
 ) -> AppResult<HttpResponse> {
-    let receipt = redemption::reverse(&state, &user, path.into_inner(), key.0.as_deref()).await?;
+    let receipt =
+        crate::merchants::reversal::reverse(&state, &user, path.into_inner(), key.0.as_deref())
+            .await?;
     Ok(HttpResponse::Ok().json(receipt))
 }
 

@@ -6,14 +6,15 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::audit::{self, AuditKind, Entry, ObjectType};
-use crate::entities::{earning_award, earning_rule};
+use crate::entities::{earning_award, earning_rule, ledger_account};
 use crate::error::{AppError, AppResult};
 use crate::points::ledger::{self, AccountKind, Leg, NewTransaction, Posted, TxKind};
 use crate::state::AppState;
@@ -103,25 +104,8 @@ async fn award_once(state: &AppState, req: &AwardRequest<'_>) -> AppResult<earni
         txn.rollback().await?;
         return Ok(existing);
     }
-    let rule = earning_rule::Entity::find()
-        .filter(earning_rule::Column::CommunityId.eq(req.community_id))
-        .filter(earning_rule::Column::EventKind.eq(req.event.as_str()))
-        .one(&txn)
-        .await?;
-    let requested = rule
-        .as_ref()
-        .map(|r| req.event.beans(r.beans_per_unit, req.units))
-        .unwrap_or(0);
     let now = Utc::now();
-    let (day, month) = crate::calendar::day_and_month_start(now);
-    let mut room = requested;
-    if let Some(cap) = rule.as_ref().and_then(|r| r.daily_cap) {
-        room = room.min(cap - granted_since(&txn, req.community_id, req.user_id, day).await?);
-    }
-    if let Some(cap) = rule.as_ref().and_then(|r| r.monthly_cap) {
-        room = room.min(cap - granted_since(&txn, req.community_id, req.user_id, month).await?);
-    }
-    let granted = room.max(0);
+    let (requested, granted) = within_caps(&txn, req, now).await?;
     let claimed = earning_award::Entity::insert(earning_award::ActiveModel {
         community_id: Set(req.community_id),
         user_id: Set(req.user_id),
@@ -161,54 +145,96 @@ async fn award_once(state: &AppState, req: &AwardRequest<'_>) -> AppResult<earni
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("award vanished")))?;
     if granted > 0 {
-        let key = format!("earn:{}", req.key);
-        let reason = match req.event {
-            EarnEvent::WishFulfilled => "圆梦微心愿".to_owned(),
-            EarnEvent::ActivityHours => format!("志愿服务 {} 分钟", req.units),
-        };
-        let posted = ledger::post(
-            &txn,
-            NewTransaction {
-                community_id: req.community_id,
-                kind: TxKind::Award,
-                key: &key,
-                request_hash: ledger::request_hash(&serde_json::json!({
-                    "user_id": req.user_id, "granted": granted,
-                })),
-                reason: &reason,
-                ref_type: req.ref_type,
-                ref_id: req.ref_id,
-                created_by: None,
-                reverses_id: None,
-                legs: vec![
-                    Leg {
-                        account: wallet,
-                        amount: granted,
-                    },
-                    Leg {
-                        account: issuing,
-                        amount: -granted,
-                    },
-                ],
-            },
-        )
-        .await?;
-        let Posted::New(tx) = posted else {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "award key {} already in the ledger without an award row",
-                req.key
-            )));
-        };
+        let tx_id = post_award(&txn, req, wallet, issuing, granted).await?;
         earning_award::Entity::update_many()
-            .col_expr(earning_award::Column::TransactionId, Expr::value(tx.id))
+            .col_expr(earning_award::Column::TransactionId, Expr::value(tx_id))
             .filter(earning_award::Column::Id.eq(record.id))
             .exec(&txn)
             .await?;
-        record.transaction_id = Some(tx.id);
+        record.transaction_id = Some(tx_id);
     }
     txn.commit().await?;
+    state.metrics.beans_awarded(granted);
     crate::points::ranking::record(state, req.community_id, req.user_id, granted, now).await;
     Ok(record)
+}
+
+/// What the rule gives for the event (`requested`) and how much of it the person's daily and
+/// monthly caps leave room for (`granted`). Runs with their wallet locked, so awards to one
+/// person are counted against the caps one at a time.
+async fn within_caps(
+    txn: &DatabaseTransaction,
+    req: &AwardRequest<'_>,
+    now: DateTime<Utc>,
+) -> AppResult<(i64, i64)> {
+    let rule = earning_rule::Entity::find()
+        .filter(earning_rule::Column::CommunityId.eq(req.community_id))
+        .filter(earning_rule::Column::EventKind.eq(req.event.as_str()))
+        .one(txn)
+        .await?;
+    let requested = rule
+        .as_ref()
+        .map(|r| req.event.beans(r.beans_per_unit, req.units))
+        .unwrap_or(0);
+    let (day, month) = crate::calendar::day_and_month_start(now);
+    let mut room = requested;
+    if let Some(cap) = rule.as_ref().and_then(|r| r.daily_cap) {
+        room = room.min(cap - granted_since(txn, req.community_id, req.user_id, day).await?);
+    }
+    if let Some(cap) = rule.as_ref().and_then(|r| r.monthly_cap) {
+        room = room.min(cap - granted_since(txn, req.community_id, req.user_id, month).await?);
+    }
+    Ok((requested, room.max(0)))
+}
+
+/// Posts `granted` beans from the community's issuing account to the wallet, under the
+/// award's key; returns the ledger transaction's id.
+async fn post_award(
+    txn: &DatabaseTransaction,
+    req: &AwardRequest<'_>,
+    wallet: ledger_account::Model,
+    issuing: ledger_account::Model,
+    granted: i64,
+) -> AppResult<i64> {
+    let key = format!("earn:{}", req.key);
+    let reason = match req.event {
+        EarnEvent::WishFulfilled => "圆梦微心愿".to_owned(),
+        EarnEvent::ActivityHours => format!("志愿服务 {} 分钟", req.units),
+    };
+    let posted = ledger::post(
+        txn,
+        NewTransaction {
+            community_id: req.community_id,
+            kind: TxKind::Award,
+            key: &key,
+            request_hash: ledger::request_hash(&serde_json::json!({
+                "user_id": req.user_id, "granted": granted,
+            })),
+            reason: &reason,
+            ref_type: req.ref_type,
+            ref_id: req.ref_id,
+            created_by: None,
+            reverses_id: None,
+            legs: vec![
+                Leg {
+                    account: wallet,
+                    amount: granted,
+                },
+                Leg {
+                    account: issuing,
+                    amount: -granted,
+                },
+            ],
+        },
+    )
+    .await?;
+    let Posted::New(tx) = posted else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "award key {} already in the ledger without an award row",
+            req.key
+        )));
+    };
+    Ok(tx.id)
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -228,12 +254,8 @@ pub async fn rules(state: &AppState, community_id: i64) -> AppResult<Vec<earning
         .await?)
 }
 
-pub async fn set_rule(
-    state: &AppState,
-    admin_id: i64,
-    community_id: i64,
-    rule: &Rule,
-) -> AppResult<earning_rule::Model> {
+/// Beans per unit and caps within the bounds an admin may set.
+fn check_rule(rule: &Rule) -> AppResult<()> {
     if !(0..=10_000).contains(&rule.beans_per_unit) {
         return Err(AppError::validation(
             "beans_per_unit",
@@ -248,6 +270,16 @@ pub async fn set_rule(
             return Err(AppError::validation(field, "上限须在 0 到 1000000 之间"));
         }
     }
+    Ok(())
+}
+
+pub async fn set_rule(
+    state: &AppState,
+    admin_id: i64,
+    community_id: i64,
+    rule: &Rule,
+) -> AppResult<earning_rule::Model> {
+    check_rule(rule)?;
     let now = Utc::now();
     let this_rule = || {
         Condition::all()

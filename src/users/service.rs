@@ -316,6 +316,8 @@ pub async fn erase(state: &AppState, current: &CurrentUser) -> AppResult<()> {
         .await?;
     crate::auth::service::revoke_all_sessions(&txn, current.id(), "erased").await?;
     txn.commit().await?;
+    // Wishes for them were withdrawn or lost their details: the walls' copies are stale.
+    crate::wishes::service::forget_walls(state);
     for u in private_uploads {
         if let Err(e) = state.storage.delete(&u.storage_key).await {
             tracing::warn!(upload = %u.id, error = format!("{e:#}"), "erased user's file not removed");

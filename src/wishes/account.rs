@@ -1,17 +1,21 @@
-//! What the wishes capability holds about one person beyond the wishes they posted or that
-//! are for them (`service::export_of`): the wishes they claimed, the paired units they claim
-//! for, and — for erasure — which of their photos other people's wishes rely on.
+//! Privacy (PIPL): what the wishes capability holds about one person, for the export of their
+//! data — the wishes they posted or that are for them ([`export_of`]), the wishes they
+//! claimed, the paired units they claim for — and for erasure ([`forget_beneficiary`], and
+//! which of their photos other people's wishes rely on); [`reveal`] decrypts a stored
+//! personal field for someone entitled to it.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Condition;
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::entities::{pair_unit, pair_unit_member, wish, wish_claim};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::wishes::state::WishState;
 
 /// A wish they claimed as a volunteer (圆梦使者), in any round.
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,4 +127,122 @@ pub async fn uploads_in_use(
         }
     }
     Ok(used)
+}
+
+/// A wish in the export of one's own data (PIPL): what they posted, or was posted for them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyWishData {
+    pub wish_id: i64,
+    pub community_id: i64,
+    /// Posted by this user (or for them, by a grid worker).
+    pub posted_by_me: bool,
+    pub title: String,
+    pub description: String,
+    pub beneficiary_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    pub state: String,
+    pub thanks_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The user's wishes, decrypted for them, for the export of their data.
+pub async fn export_of(state: &AppState, user_id: i64) -> AppResult<Vec<MyWishData>> {
+    let rows = wish::Entity::find()
+        .filter(
+            wish::Column::PosterId
+                .eq(user_id)
+                .or(wish::Column::BeneficiaryId.eq(user_id)),
+        )
+        .order_by_asc(wish::Column::Id)
+        .all(&state.db)
+        .await?;
+    let mut out = Vec::new();
+    for w in rows {
+        // Someone else's details, entered by this user as a grid worker, are not theirs.
+        let theirs = w.beneficiary_id == Some(user_id);
+        out.push(MyWishData {
+            wish_id: w.id,
+            community_id: w.community_id,
+            posted_by_me: w.poster_id == user_id,
+            beneficiary_name: if theirs {
+                reveal(state, Some(&w.beneficiary_name_enc))?
+            } else {
+                None
+            },
+            contact_phone: if theirs {
+                reveal(state, w.contact_phone_enc.as_ref())?
+            } else {
+                None
+            },
+            address: if theirs {
+                reveal(state, w.address_enc.as_ref())?
+            } else {
+                None
+            },
+            title: w.title,
+            description: w.description,
+            state: w.state,
+            thanks_note: w.thanks_note,
+            created_at: w.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// When a resident erases their account: wishes for them lose the personal details (name,
+/// phone, address, photos, their thank-you note); those not yet claimed are withdrawn, and
+/// claimed ones stay for the claimer and staff to conclude without the contact details.
+pub async fn forget_beneficiary(
+    db: &impl ConnectionTrait,
+    crypto: &crate::crypto::Crypto,
+    user_id: i64,
+) -> AppResult<()> {
+    let now = Utc::now();
+    let gone = crypto.encrypt("已注销用户").map_err(AppError::Internal)?;
+    wish::Entity::update_many()
+        .col_expr(
+            wish::Column::State,
+            Expr::value(WishState::Withdrawn.as_str()),
+        )
+        .col_expr(wish::Column::UpdatedAt, Expr::value(now))
+        .filter(wish::Column::BeneficiaryId.eq(user_id))
+        .filter(wish::Column::State.is_in([
+            WishState::PendingReview.as_str(),
+            WishState::Published.as_str(),
+            WishState::Rejected.as_str(),
+        ]))
+        .exec(db)
+        .await?;
+    wish::Entity::update_many()
+        .col_expr(wish::Column::BeneficiaryNameEnc, Expr::value(gone))
+        .col_expr(wish::Column::BeneficiaryMasked, Expr::value("**"))
+        .col_expr(
+            wish::Column::ContactPhoneEnc,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            wish::Column::AddressEnc,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            wish::Column::PhotoUploadIds,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            wish::Column::ThanksNote,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(wish::Column::UpdatedAt, Expr::value(now))
+        .filter(wish::Column::BeneficiaryId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Decrypts a stored personal field for someone entitled to it.
+pub fn reveal(state: &AppState, stored: Option<&String>) -> AppResult<Option<String>> {
+    stored
+        .map(|s| state.crypto.decrypt(s).map_err(AppError::Internal))
+        .transpose()
 }

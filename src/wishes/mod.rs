@@ -4,9 +4,17 @@
 //! worker) confirms. The wall never shows who the beneficiary is.
 
 pub mod account;
+pub mod input;
+pub mod jobs;
+pub mod lifecycle;
+pub mod payment;
+pub mod posting;
+pub mod queries;
 pub mod routes;
 pub mod rules;
 pub mod service;
 pub mod staff;
+pub mod standing;
 pub mod state;
 pub mod units;
+pub mod views;

@@ -95,6 +95,20 @@ pub async fn figures(
     }
     let labels = recent_months(months)?;
     let (start, _) = month_bounds(&labels[0])?;
+    let (wishes, claims, community_of) = since(state, communities, start).await?;
+    Ok(communities
+        .iter()
+        .map(|&community| tally(community, &labels, &wishes, &claims, &community_of))
+        .collect())
+}
+
+/// The wishes posted or confirmed since `start`, the claims made since then, and which
+/// community each claimed wish is in.
+async fn since(
+    state: &AppState,
+    communities: &[i64],
+    start: DateTime<Utc>,
+) -> AppResult<(Vec<wish::Model>, Vec<wish_claim::Model>, BTreeMap<i64, i64>)> {
     let wishes = wish::Entity::find()
         .filter(wish::Column::CommunityId.is_in(communities.iter().copied()))
         .filter(
@@ -127,57 +141,63 @@ pub async fn figures(
         .await?
         .into_iter()
         .collect();
-    let mut out = Vec::new();
-    for &community in communities {
-        let mut rows: BTreeMap<String, (MonthFigures, f64, u64)> = labels
-            .iter()
-            .map(|m| {
+    Ok((wishes, claims, community_of))
+}
+
+/// One community's figures for the months `labels`.
+fn tally(
+    community: i64,
+    labels: &[String],
+    wishes: &[wish::Model],
+    claims: &[wish_claim::Model],
+    community_of: &BTreeMap<i64, i64>,
+) -> CommunityFigures {
+    let mut rows: BTreeMap<String, (MonthFigures, f64, u64)> = labels
+        .iter()
+        .map(|m| {
+            (
+                m.clone(),
                 (
-                    m.clone(),
-                    (
-                        MonthFigures {
-                            month: m.clone(),
-                            ..Default::default()
-                        },
-                        0.0,
-                        0,
-                    ),
-                )
-            })
-            .collect();
-        for w in wishes.iter().filter(|w| w.community_id == community) {
-            if let Some(row) = rows.get_mut(&month_key(w.created_at)) {
-                row.0.posted += 1;
-            }
-            if let Some(done) = w.confirmed_at
-                && let Some(row) = rows.get_mut(&month_key(done))
-            {
-                row.0.fulfilled += 1;
-                let from = w.published_at.unwrap_or(w.created_at);
-                row.1 += (done - from).num_seconds() as f64 / 86_400.0;
-                row.2 += 1;
-            }
+                    MonthFigures {
+                        month: m.clone(),
+                        ..Default::default()
+                    },
+                    0.0,
+                    0,
+                ),
+            )
+        })
+        .collect();
+    for w in wishes.iter().filter(|w| w.community_id == community) {
+        if let Some(row) = rows.get_mut(&month_key(w.created_at)) {
+            row.0.posted += 1;
         }
-        for c in &claims {
-            if community_of.get(&c.wish_id) == Some(&community)
-                && let Some(row) = rows.get_mut(&month_key(c.created_at))
-            {
-                row.0.claimed += 1;
-            }
+        if let Some(done) = w.confirmed_at
+            && let Some(row) = rows.get_mut(&month_key(done))
+        {
+            row.0.fulfilled += 1;
+            let from = w.published_at.unwrap_or(w.created_at);
+            row.1 += (done - from).num_seconds() as f64 / 86_400.0;
+            row.2 += 1;
         }
-        out.push(CommunityFigures {
-            community_id: community,
-            months: rows
-                .into_values()
-                .map(|(mut f, days, n)| {
-                    f.average_days_to_fulfil =
-                        (n > 0).then(|| (days / n as f64 * 10.0).round() / 10.0);
-                    f
-                })
-                .collect(),
-        });
     }
-    Ok(out)
+    for c in claims {
+        if community_of.get(&c.wish_id) == Some(&community)
+            && let Some(row) = rows.get_mut(&month_key(c.created_at))
+        {
+            row.0.claimed += 1;
+        }
+    }
+    CommunityFigures {
+        community_id: community,
+        months: rows
+            .into_values()
+            .map(|(mut f, days, n)| {
+                f.average_days_to_fulfil = (n > 0).then(|| (days / n as f64 * 10.0).round() / 10.0);
+                f
+            })
+            .collect(),
+    }
 }
 
 fn time(t: Option<DateTime<Utc>>) -> String {

@@ -1226,6 +1226,63 @@ async fn reads_use_short_lived_copies_and_writes_never_do() {
 }
 
 #[tokio::test]
+async fn the_release_job_leaves_no_stale_wall_copy() {
+    let app = spawn_app_with(|s| s.server.read_cache_ms = 60_000).await;
+    let s = wall(&app).await;
+    let v = volunteer(&app, &s, "late-volunteer").await;
+    let reader = volunteer(&app, &s, "wall-reader").await;
+    let url = format!("/api/v1/communities/{}/wishes", s.w.community_a);
+    let id = published(&app, &s).await;
+    step(&app, id, "claim", &v.token, json!({}))
+        .await
+        .assert_status(200);
+    // The first page, copied while the wish is claimed: it is not on the public wall.
+    let before = app.get(&url, &reader.token).await;
+    assert_eq!(before.assert_status(200)["items"], json!([]));
+    // The claim runs out behind the server's back, and the job (no request) releases it.
+    let row = wish::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: wish::ActiveModel = row.into();
+    row.claim_deadline = Set(Some(chrono::Utc::now() - chrono::Duration::minutes(1)));
+    row.update(&app.state.db).await.unwrap();
+    assert_eq!(
+        linli::wishes::service::release_overdue(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
+    let after = app.get(&url, &reader.token).await;
+    assert_eq!(after.assert_status(200)["items"][0]["id"], id);
+    assert_eq!(after.body["items"][0]["state"], "published");
+}
+
+#[tokio::test]
+async fn an_erased_beneficiary_leaves_no_stale_wall_copy() {
+    let app = spawn_app_with(|s| s.server.read_cache_ms = 60_000).await;
+    let s = wall(&app).await;
+    let reader = volunteer(&app, &s, "erasure-reader").await;
+    let url = format!("/api/v1/communities/{}/wishes", s.w.community_a);
+    let id = published(&app, &s).await;
+    let before = app.get(&url, &reader.token).await;
+    assert_eq!(before.assert_status(200)["items"][0]["id"], id);
+    // The poster, who posted for themselves, erases their account (a write on no wish URL):
+    // their unclaimed wish is withdrawn, and the copied first page must not show it.
+    app.call(
+        reqwest::Method::DELETE,
+        "/api/v1/me",
+        Some(&s.poster.token),
+        None,
+    )
+    .await
+    .assert_status(204);
+    let after = app.get(&url, &reader.token).await;
+    assert_eq!(after.assert_status(200)["items"], json!([]));
+}
+
+#[tokio::test]
 async fn each_community_sets_its_own_categories_and_cap() {
     let app = spawn_app().await;
     let s = wall(&app).await;
