@@ -125,9 +125,13 @@ async fn sample(state: &AppState) {
         m.outbox_oldest_pending_seconds.set(age);
     }
     let sold = tokio::time::timeout(PROBE_TIMEOUT, crate::merchants::receipts::totals(&state.db));
-    if let Ok(Ok((n, beans))) = sold.await {
-        m.redemptions.set(n);
-        m.beans_spent.set(beans);
+    match sold.await {
+        Ok(Ok((n, beans))) => {
+            m.redemptions.set(n);
+            m.beans_spent.set(beans);
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "redemption totals for /metrics failed"),
+        Err(_) => {}
     }
     let wishes = tokio::time::timeout(
         PROBE_TIMEOUT,

@@ -117,11 +117,18 @@ pub(super) async fn replayed(
 /// (for `/metrics`).
 pub async fn totals(db: &impl ConnectionTrait) -> AppResult<(i64, i64)> {
     use sea_orm::QuerySelect;
-    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func};
     let row: Option<(i64, Option<i64>)> = redemption::Entity::find()
         .select_only()
         .column_as(Expr::col(redemption::Column::Id).count(), "n")
-        .column_as(Expr::col(redemption::Column::Amount).sum(), "beans")
+        // PostgreSQL sums a BIGINT as NUMERIC: cast back so both backends give an integer.
+        .column_as(
+            Expr::expr(Func::cast_as(
+                Func::sum(Expr::col(redemption::Column::Amount)),
+                Alias::new("BIGINT"),
+            )),
+            "beans",
+        )
         .filter(redemption::Column::Status.eq("completed"))
         .into_tuple()
         .one(db)
