@@ -20,6 +20,7 @@ pub mod entities;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod json_text;
 pub mod merchants;
 pub mod metrics;
 pub mod moderation;

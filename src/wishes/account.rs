@@ -113,7 +113,7 @@ pub async fn uploads_in_use(
                 .into_iter()
                 .flatten()
             {
-                match serde_json::from_str::<Vec<String>>(list) {
+                match crate::json_text::read::<Vec<String>>("upload id list", list) {
                     Ok(listed) => used.extend(listed.into_iter().filter(|l| chunk.contains(l))),
                     // An unreadable list keeps whatever it mentions: better kept than lost.
                     Err(_) => used.extend(

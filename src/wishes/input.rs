@@ -233,9 +233,7 @@ pub(super) async fn own_uploads(
     if found.len() != ids.len() {
         return Err(bad(field, "照片须先上传到本社区"));
     }
-    serde_json::to_string(&ids)
-        .map(Some)
-        .map_err(|e| AppError::Internal(e.into()))
+    crate::json_text::write(&ids).map(Some)
 }
 
 pub(super) fn encrypt(state: &AppState, value: &str) -> AppResult<String> {

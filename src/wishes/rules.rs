@@ -47,8 +47,7 @@ async fn read(
         });
     };
     Ok(WishRules {
-        categories: serde_json::from_str(&row.categories)
-            .map_err(|e| AppError::Internal(e.into()))?,
+        categories: crate::json_text::read("wish_settings.categories", &row.categories)?,
         max_cost_yuan: row.max_cost_yuan.into(),
         claim_days: row.claim_days.into(),
     })
@@ -84,7 +83,7 @@ pub async fn set(
             "认领期限须在 1 到 60 天之间",
         ));
     }
-    let json = serde_json::to_string(&categories).map_err(|e| AppError::Internal(e.into()))?;
+    let json = crate::json_text::write(&categories)?;
     let txn = crate::db::begin_write(&state.db).await?;
     // A no-op update locks the row being replaced, so the "before" recorded is what this
     // change replaced.

@@ -93,10 +93,9 @@ pub fn card(w: &wish::Model) -> AppResult<WishCard> {
     })
 }
 
-/// A stored JSON list of upload ids.
-fn ids(json: Option<&String>) -> Vec<String> {
-    json.and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default()
+/// A stored list of upload ids (see `json_text`): a malformed one is an error, not "none".
+fn ids(column: &str, json: Option<&String>) -> AppResult<Vec<String>> {
+    crate::json_text::read_or_default(column, json.map(String::as_str))
 }
 
 /// The wish as the caller may see it, by their standing.
@@ -113,7 +112,7 @@ pub fn detail(state: &AppState, w: &wish::Model, s: &Standing) -> AppResult<Wish
                 phone.as_deref().map(crate::crypto::mask_phone)
             },
             address: reveal(state, w.address_enc.as_ref())?,
-            photo_upload_ids: ids(w.photo_upload_ids.as_ref()),
+            photo_upload_ids: ids("photo_upload_ids", w.photo_upload_ids.as_ref())?,
             proxy: w.proxy,
             consent_at: w.consent_at,
         })
@@ -135,7 +134,7 @@ pub fn detail(state: &AppState, w: &wish::Model, s: &Standing) -> AppResult<Wish
         claim_deadline: if insider { w.claim_deadline } else { None },
         fulfil_note: if insider { w.fulfil_note.clone() } else { None },
         proof_upload_ids: if insider {
-            ids(w.proof_upload_ids.as_ref())
+            ids("proof_upload_ids", w.proof_upload_ids.as_ref())?
         } else {
             Vec::new()
         },
