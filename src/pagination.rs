@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -53,6 +54,27 @@ impl PageQuery {
             ),
         };
         Ok(Keyset { after, limit })
+    }
+}
+
+impl Keyset {
+    /// `query` cut to this page in ascending id order: ids after the cursor, and one row more
+    /// than the page holds (which only says that there is a next page; see [`Page::from_rows`]).
+    pub fn ascending<E: EntityTrait>(self, query: Select<E>, id: E::Column) -> Select<E> {
+        let query = match self.after {
+            Some(after) => query.filter(id.gt(after)),
+            None => query,
+        };
+        query.order_by_asc(id).limit(self.limit + 1)
+    }
+
+    /// Like [`Keyset::ascending`], newest first: ids before the cursor.
+    pub fn descending<E: EntityTrait>(self, query: Select<E>, id: E::Column) -> Select<E> {
+        let query = match self.after {
+            Some(before) => query.filter(id.lt(before)),
+            None => query,
+        };
+        query.order_by_desc(id).limit(self.limit + 1)
     }
 }
 
@@ -121,5 +143,41 @@ mod tests {
         .unwrap();
         assert_eq!(page.items, vec![1, 2]);
         assert_eq!(page.next_cursor, Some(encode_cursor(2)));
+    }
+
+    #[test]
+    fn keysets_cut_queries_to_one_page_and_one_more() {
+        use crate::entities::district;
+        use sea_orm::{DbBackend, QueryTrait};
+        let page = Keyset {
+            after: Some(42),
+            limit: 20,
+        };
+        let up = page
+            .ascending(district::Entity::find(), district::Column::Id)
+            .build(DbBackend::Sqlite)
+            .to_string();
+        assert!(up.contains(r#""districts"."id" > 42"#), "{up}");
+        assert!(
+            up.contains(r#"ORDER BY "districts"."id" ASC LIMIT 21"#),
+            "{up}"
+        );
+        let down = page
+            .descending(district::Entity::find(), district::Column::Id)
+            .build(DbBackend::Sqlite)
+            .to_string();
+        assert!(down.contains(r#""districts"."id" < 42"#), "{down}");
+        assert!(
+            down.contains(r#"ORDER BY "districts"."id" DESC LIMIT 21"#),
+            "{down}"
+        );
+        let first = Keyset {
+            after: None,
+            limit: 5,
+        }
+        .ascending(district::Entity::find(), district::Column::Id)
+        .build(DbBackend::Sqlite)
+        .to_string();
+        assert!(!first.contains("WHERE"), "{first}");
     }
 }

@@ -224,13 +224,9 @@ pub async fn list(
     filter: &Filter,
     page: Keyset,
 ) -> AppResult<Vec<audit_entry::Model>> {
-    let mut query = select(trail, filter);
-    if let Some(before) = page.after {
-        query = query.filter(audit_entry::Column::Id.lt(before));
-    }
-    Ok(query
-        .order_by_desc(audit_entry::Column::Id)
-        .limit(page.limit + 1)
+    let query = select(trail, filter);
+    Ok(page
+        .descending(query, audit_entry::Column::Id)
         .all(db)
         .await?)
 }

@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::auth::access::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
 use crate::entities::{community, qr_code};
@@ -205,13 +203,9 @@ pub async fn list(
     community_id: i64,
     page: Keyset,
 ) -> AppResult<Vec<qr_code::Model>> {
-    let mut query = qr_code::Entity::find().filter(qr_code::Column::CommunityId.eq(community_id));
-    if let Some(after) = page.after {
-        query = query.filter(qr_code::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(qr_code::Column::Id)
-        .limit(page.limit + 1)
+    let query = qr_code::Entity::find().filter(qr_code::Column::CommunityId.eq(community_id));
+    Ok(page
+        .ascending(query, qr_code::Column::Id)
         .all(&state.db)
         .await?)
 }

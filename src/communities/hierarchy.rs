@@ -117,13 +117,9 @@ pub async fn list_communities(
         .one(&state.db)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let mut query = community::Entity::find().filter(community::Column::StreetId.eq(street_id));
-    if let Some(after) = page.after {
-        query = query.filter(community::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(community::Column::Id)
-        .limit(page.limit + 1)
+    let query = community::Entity::find().filter(community::Column::StreetId.eq(street_id));
+    Ok(page
+        .ascending(query, community::Column::Id)
         .all(&state.db)
         .await?)
 }
@@ -170,13 +166,9 @@ pub async fn list_grids(
     community_id: i64,
     page: Keyset,
 ) -> AppResult<Vec<grid::Model>> {
-    let mut query = grid::Entity::find().filter(grid::Column::CommunityId.eq(community_id));
-    if let Some(after) = page.after {
-        query = query.filter(grid::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(grid::Column::Id)
-        .limit(page.limit + 1)
+    let query = grid::Entity::find().filter(grid::Column::CommunityId.eq(community_id));
+    Ok(page
+        .ascending(query, grid::Column::Id)
         .all(&state.db)
         .await?)
 }
@@ -213,13 +205,9 @@ pub async fn list_buildings(
     community_id: i64,
     page: Keyset,
 ) -> AppResult<Vec<building::Model>> {
-    let mut query = building::Entity::find().filter(building::Column::CommunityId.eq(community_id));
-    if let Some(after) = page.after {
-        query = query.filter(building::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(building::Column::Id)
-        .limit(page.limit + 1)
+    let query = building::Entity::find().filter(building::Column::CommunityId.eq(community_id));
+    Ok(page
+        .ascending(query, building::Column::Id)
         .all(&state.db)
         .await?)
 }
@@ -262,12 +250,8 @@ pub async fn list_households(
     if let Some(b) = building_id {
         query = query.filter(household::Column::BuildingId.eq(b));
     }
-    if let Some(after) = page.after {
-        query = query.filter(household::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(household::Column::Id)
-        .limit(page.limit + 1)
+    Ok(page
+        .ascending(query, household::Column::Id)
         .all(&state.db)
         .await?)
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Set, Statement,
+    PaginatorTrait, QueryFilter, RuntimeErr, Set, Statement,
 };
 
 use crate::pagination::Keyset;
@@ -520,12 +520,8 @@ pub async fn list(
             .filter(redemption::Column::StaffId.eq(staff_id))
             .filter(redemption::Column::Channel.eq(Channel::PayCode.as_str()));
     }
-    if let Some(before) = page.after {
-        query = query.filter(redemption::Column::Id.lt(before));
-    }
-    Ok(query
-        .order_by_desc(redemption::Column::Id)
-        .limit(page.limit + 1)
+    Ok(page
+        .descending(query, redemption::Column::Id)
         .all(&state.db)
         .await?)
 }

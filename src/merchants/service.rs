@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 
 use serde_json::json;
@@ -171,14 +171,10 @@ pub async fn list(
     community_id: i64,
     page: Keyset,
 ) -> AppResult<Vec<merchant::Model>> {
-    let mut query =
+    let query =
         merchant::Entity::find().filter(merchant::Column::Id.in_subquery(serving(community_id)));
-    if let Some(after) = page.after {
-        query = query.filter(merchant::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(merchant::Column::Id)
-        .limit(page.limit + 1)
+    Ok(page
+        .ascending(query, merchant::Column::Id)
         .all(&state.db)
         .await?)
 }
@@ -533,7 +529,7 @@ pub async fn offers_for_residents(
         .and_where(merchant::Column::Id.in_subquery(serving(community_id)))
         .and_where(merchant::Column::Status.eq("active"))
         .to_owned();
-    let mut query = offer::Entity::find()
+    let query = offer::Entity::find()
         .filter(offer::Column::MerchantId.in_subquery(open_merchants))
         .filter(offer::Column::Active.eq(true))
         .filter(
@@ -546,12 +542,8 @@ pub async fn offers_for_residents(
                 .is_null()
                 .or(offer::Column::ValidUntil.gt(now)),
         );
-    if let Some(after) = page.after {
-        query = query.filter(offer::Column::Id.gt(after));
-    }
-    let offers = query
-        .order_by_asc(offer::Column::Id)
-        .limit(page.limit + 1)
+    let offers = page
+        .ascending(query, offer::Column::Id)
         .all(&state.db)
         .await?;
     let mut ids: Vec<i64> = offers.iter().map(|o| o.merchant_id).collect();
@@ -589,13 +581,9 @@ pub async fn offers_of(
     page: Keyset,
 ) -> AppResult<(merchant::Model, Vec<offer::Model>)> {
     let shop = staffed(state, current, merchant_id).await?;
-    let mut query = offer::Entity::find().filter(offer::Column::MerchantId.eq(merchant_id));
-    if let Some(after) = page.after {
-        query = query.filter(offer::Column::Id.gt(after));
-    }
-    let offers = query
-        .order_by_asc(offer::Column::Id)
-        .limit(page.limit + 1)
+    let query = offer::Entity::find().filter(offer::Column::MerchantId.eq(merchant_id));
+    let offers = page
+        .ascending(query, offer::Column::Id)
         .all(&state.db)
         .await?;
     Ok((shop, offers))

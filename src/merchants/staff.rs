@@ -8,8 +8,7 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
 
 use crate::auth::access::CurrentUser;
@@ -82,13 +81,9 @@ pub async fn list(
     } else {
         staffed(state, current, merchant_id).await?
     };
-    let mut query = staff_of(shop.id);
-    if let Some(after) = page.after {
-        query = query.filter(role_grant::Column::Id.gt(after));
-    }
-    let grants = query
-        .order_by_asc(role_grant::Column::Id)
-        .limit(page.limit + 1)
+    let query = staff_of(shop.id);
+    let grants = page
+        .ascending(query, role_grant::Column::Id)
         .all(&state.db)
         .await?;
     let ids: Vec<i64> = grants.iter().map(|g| g.user_id).collect();

@@ -5,8 +5,7 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use crate::auth::access::{Admin, CommunityAccess, CommunityGuard, CurrentUser};
@@ -120,12 +119,8 @@ pub async fn list(
         Some(id) => query.filter(moderation_item::Column::CommunityId.eq(id)),
         None => query.filter(moderation_item::Column::CommunityId.is_null()),
     };
-    if let Some(after) = page.after {
-        query = query.filter(moderation_item::Column::Id.gt(after));
-    }
-    Ok(query
-        .order_by_asc(moderation_item::Column::Id)
-        .limit(page.limit + 1)
+    Ok(page
+        .ascending(query, moderation_item::Column::Id)
         .all(&state.db)
         .await?)
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -70,12 +70,8 @@ pub async fn list(
         query = query.filter(outbox::Column::State.eq(s));
     }
     // Newest first: the cursor is the last id seen, and the next page is below it.
-    if let Some(before) = keyset.after {
-        query = query.filter(outbox::Column::Id.lt(before));
-    }
-    let rows = query
-        .order_by_desc(outbox::Column::Id)
-        .limit(keyset.limit + 1)
+    let rows = keyset
+        .descending(query, outbox::Column::Id)
         .all(&state.db)
         .await?;
     let page = Page::from_rows(

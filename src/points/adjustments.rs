@@ -182,18 +182,14 @@ pub async fn list(
     community_id: i64,
     page: Keyset,
 ) -> AppResult<Vec<(i64, AdjustmentReceipt)>> {
-    let mut query = ledger_transaction::Entity::find()
+    let query = ledger_transaction::Entity::find()
         .filter(ledger_transaction::Column::CommunityId.eq(community_id))
         .filter(
             ledger_transaction::Column::Kind
                 .is_in([TxKind::ManualAward.as_str(), TxKind::ManualDeduct.as_str()]),
         );
-    if let Some(before) = page.after {
-        query = query.filter(ledger_transaction::Column::Id.lt(before));
-    }
-    let rows = query
-        .order_by_desc(ledger_transaction::Column::Id)
-        .limit(page.limit + 1)
+    let rows = page
+        .descending(query, ledger_transaction::Column::Id)
         .all(&state.db)
         .await?;
     rows.iter().map(|tx| Ok((tx.id, replayed(tx)?))).collect()
@@ -259,14 +255,10 @@ pub async fn history(
     let Some(wallet) = wallet(state, community_id, user_id).await? else {
         return Ok(Vec::new());
     };
-    let mut query =
+    let query =
         ledger_posting::Entity::find().filter(ledger_posting::Column::AccountId.eq(wallet.id));
-    if let Some(before) = page.after {
-        query = query.filter(ledger_posting::Column::Id.lt(before));
-    }
-    let postings = query
-        .order_by_desc(ledger_posting::Column::Id)
-        .limit(page.limit + 1)
+    let postings = page
+        .descending(query, ledger_posting::Column::Id)
         .all(&state.db)
         .await?;
     let txs = ledger_transaction::Entity::find()

@@ -82,17 +82,13 @@ pub async fn mine(
     current: &CurrentUser,
     page: Keyset,
 ) -> AppResult<Vec<wish::Model>> {
-    let mut query = wish::Entity::find().filter(
+    let query = wish::Entity::find().filter(
         wish::Column::PosterId
             .eq(current.id())
             .or(wish::Column::BeneficiaryId.eq(current.id())),
     );
-    if let Some(after) = page.after {
-        query = query.filter(wish::Column::Id.lt(after));
-    }
-    Ok(query
-        .order_by_desc(wish::Column::Id)
-        .limit(page.limit + 1)
+    Ok(page
+        .descending(query, wish::Column::Id)
         .all(&state.db)
         .await?)
 }
@@ -103,14 +99,9 @@ pub async fn my_claims(
     current: &CurrentUser,
     page: Keyset,
 ) -> AppResult<Vec<(wish_claim::Model, Option<wish::Model>)>> {
-    let mut query =
-        wish_claim::Entity::find().filter(wish_claim::Column::ClaimerId.eq(current.id()));
-    if let Some(before) = page.after {
-        query = query.filter(wish_claim::Column::Id.lt(before));
-    }
-    let claims = query
-        .order_by_desc(wish_claim::Column::Id)
-        .limit(page.limit + 1)
+    let query = wish_claim::Entity::find().filter(wish_claim::Column::ClaimerId.eq(current.id()));
+    let claims = page
+        .descending(query, wish_claim::Column::Id)
         .all(&state.db)
         .await?;
     let wishes = wish::Entity::find()
