@@ -458,3 +458,17 @@ pub async fn verified_resident(
     .assert_status(200);
     membership_id
 }
+
+/// An XLSX workbook's shared strings and its first sheet, as XML text.
+pub fn workbook(bytes: &[u8]) -> (String, String) {
+    let mut book = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a zip");
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut book.by_name(name).expect(name), &mut text)
+            .expect("UTF-8 XML");
+        text
+    };
+    let strings = read("xl/sharedStrings.xml");
+    let sheet = read("xl/worksheets/sheet1.xml");
+    (strings, sheet)
+}
